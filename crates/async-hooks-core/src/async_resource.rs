@@ -1,0 +1,370 @@
+//! [`AsyncResource`]: a user-defined asynchronous operation.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::dispatch::{self, in_hook};
+use crate::frame::ContextFrame;
+use crate::stack;
+use crate::{AsyncId, Attribute, HookEvent, Resource, execution_async_id};
+
+/// Options for [`AsyncResource::with_options`], as in Node.
+///
+/// # Examples
+///
+/// ```
+/// use async_hooks_core::{AsyncId, AsyncResource, AsyncResourceOptions};
+///
+/// let resource = AsyncResource::with_options(
+///     "Reply",
+///     AsyncResourceOptions { trigger_async_id: Some(AsyncId::from_u64(111)), ..Default::default() },
+/// );
+/// assert_eq!(resource.trigger_async_id().as_u64(), 111);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AsyncResourceOptions {
+    /// The trigger id; `None` means the current [`execution_async_id`].
+    pub trigger_async_id: Option<AsyncId>,
+    /// If true, dropping the resource does not dispatch `destroy`: only
+    /// [`AsyncResource::emit_destroy`] does.
+    pub require_manual_destroy: bool,
+}
+
+/// An asynchronous operation of your own: a request, a job, a callback to be
+/// run later.
+///
+/// Creating one allocates its [`AsyncId`], records its trigger (the resource
+/// running now), its creation site and the current [`ContextFrame`], and
+/// dispatches `init`. Each [`run_in_async_scope`](Self::run_in_async_scope)
+/// runs code as that resource: its id is the execution id, its captured
+/// context is current, and hooks see `before`/`after` around it. Dropping it
+/// dispatches `destroy` (unless `require_manual_destroy`), so `destroy` is
+/// never lost, not even at exit.
+///
+/// # Examples
+///
+/// ```
+/// use async_hooks_core::{AsyncResource, execution_async_id};
+///
+/// let outer = AsyncResource::new("Request");
+/// let inner = outer.run_in_async_scope(|| AsyncResource::new("Query"));
+/// assert_eq!(inner.trigger_async_id(), outer.async_id());
+/// assert_eq!(inner.run_in_async_scope(execution_async_id), inner.async_id());
+/// ```
+pub struct AsyncResource {
+    resource: Resource,
+    frame: ContextFrame,
+    destroyed: AtomicBool,
+    require_manual_destroy: bool,
+    /// False for resources created by hook callbacks: their events are never
+    /// dispatched, so hooks never observe themselves.
+    observed: bool,
+}
+
+impl AsyncResource {
+    /// Creates a resource of `resource_type`, triggered by the current
+    /// execution id.
+    #[track_caller]
+    #[inline]
+    pub fn new(resource_type: &'static str) -> AsyncResource {
+        AsyncResource::create(resource_type, AsyncResourceOptions::default(), None, Location::caller())
+    }
+
+    /// Creates a resource with explicit options.
+    #[track_caller]
+    #[inline]
+    pub fn with_options(resource_type: &'static str, options: AsyncResourceOptions) -> AsyncResource {
+        AsyncResource::create(resource_type, options, None, Location::caller())
+    }
+
+    /// A builder, for attributes or a creation site other than the caller's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use async_hooks_core::AsyncResource;
+    ///
+    /// let resource = AsyncResource::builder("WorkerPoolTask").attribute("pool.name", "images").build();
+    /// let attributes = resource.resource().attributes();
+    /// assert_eq!(attributes[0].to_string(), "pool.name=images");
+    /// ```
+    #[track_caller]
+    pub fn builder(resource_type: &'static str) -> AsyncResourceBuilder {
+        AsyncResourceBuilder {
+            resource_type,
+            options: AsyncResourceOptions::default(),
+            attributes: Vec::new(),
+            location: Location::caller(),
+        }
+    }
+
+    #[inline]
+    fn create(
+        resource_type: &'static str,
+        options: AsyncResourceOptions,
+        attributes: Option<Arc<[Attribute]>>,
+        location: &'static Location<'static>,
+    ) -> AsyncResource {
+        let id = AsyncId::allocate();
+        let trigger = options.trigger_async_id.unwrap_or_else(execution_async_id);
+        // Only hook callbacks can create unobserved resources, and with no
+        // hook enabled none is running: skip the thread-local read.
+        let observed = !dispatch::any_interest() || !in_hook();
+        let resource = AsyncResource {
+            resource: Resource::new(id, trigger, resource_type, location, attributes),
+            frame: ContextFrame::current(),
+            destroyed: AtomicBool::new(false),
+            require_manual_destroy: options.require_manual_destroy,
+            observed,
+        };
+        if observed {
+            dispatch::dispatch_init(&resource.resource);
+        }
+        resource
+    }
+
+    /// The resource's id.
+    #[inline]
+    pub fn async_id(&self) -> AsyncId {
+        self.resource.id()
+    }
+
+    /// The id of the resource that caused this one.
+    #[inline]
+    pub fn trigger_async_id(&self) -> AsyncId {
+        self.resource.trigger_async_id()
+    }
+
+    /// What hooks see of this resource.
+    pub fn resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    /// The context frame captured at creation, entered by every scope.
+    pub fn frame(&self) -> &ContextFrame {
+        &self.frame
+    }
+
+    /// Whether `destroy` was dispatched (by [`emit_destroy`](Self::emit_destroy)
+    /// or because the wrapped operation finished).
+    pub fn is_destroyed(&self) -> bool {
+        self.destroyed.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` as this resource: pushes it on the execution stack, enters
+    /// its captured context, dispatches `before`, calls `f`, dispatches
+    /// `after`, restores the context and pops, also if `f` panics.
+    ///
+    /// After [`emit_destroy`](Self::emit_destroy), `f` still runs in the
+    /// resource's scope, but no more events are dispatched for it.
+    #[inline]
+    pub fn run_in_async_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _scope = self.enter_scope();
+        f()
+    }
+
+    /// Opens a scope of this resource on this thread; dropping the guard
+    /// closes it.
+    #[inline]
+    pub(crate) fn enter_scope(&self) -> ScopeGuard {
+        let dispatches = self.dispatches_events();
+        stack::push(&self.resource, Some(&self.frame));
+        if dispatches {
+            dispatch::dispatch(HookEvent::Before, self.async_id());
+        }
+        ScopeGuard { id: self.async_id(), dispatch_after: dispatches, _not_send: PhantomData }
+    }
+
+    #[inline]
+    fn dispatches_events(&self) -> bool {
+        self.observed && !self.destroyed.load(Ordering::Relaxed)
+    }
+
+    /// Embedder API: opens a scope of this resource without a guard, for
+    /// runtimes whose "before" and "after" are separate callbacks. Must be
+    /// matched by [`emit_after`](Self::emit_after) on the same thread, in
+    /// stack order; a mismatch is reported as stack corruption.
+    pub fn emit_before(&self) {
+        std::mem::forget(self.enter_scope());
+    }
+
+    /// Embedder API: closes the scope opened by [`emit_before`](Self::emit_before).
+    pub fn emit_after(&self) {
+        stack::exit(self.async_id(), self.dispatches_events());
+    }
+
+    /// Dispatches `promise_resolve`: the operation produced its result.
+    pub fn emit_promise_resolve(&self) {
+        if self.dispatches_events() {
+            dispatch::dispatch(HookEvent::PromiseResolve, self.async_id());
+        }
+    }
+
+    /// Tells hooks new facts about this resource (the `record` event).
+    pub fn record(&self, attributes: &[Attribute]) {
+        if self.dispatches_events() {
+            dispatch::dispatch_record(self.async_id(), attributes);
+        }
+    }
+
+    /// Dispatches `destroy`. No event follows it.
+    ///
+    /// # Errors
+    ///
+    /// [`DestroyError::AlreadyDestroyed`] if `destroy` was dispatched before;
+    /// nothing is dispatched then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use async_hooks_core::{AsyncResource, DestroyError};
+    ///
+    /// let resource = AsyncResource::new("Once");
+    /// assert!(resource.emit_destroy().is_ok());
+    /// assert_eq!(resource.emit_destroy(), Err(DestroyError::AlreadyDestroyed { id: resource.async_id() }));
+    /// ```
+    pub fn emit_destroy(&self) -> Result<(), DestroyError> {
+        if self.destroyed.swap(true, Ordering::AcqRel) {
+            return Err(DestroyError::AlreadyDestroyed { id: self.async_id() });
+        }
+        if self.observed {
+            dispatch::dispatch(HookEvent::Destroy, self.async_id());
+        }
+        Ok(())
+    }
+
+    /// Binds `f` to this resource: calling the result runs `f` in its scope,
+    /// then drops the resource (dispatching `destroy`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use async_hooks_core::{AsyncResource, execution_async_id};
+    ///
+    /// let resource = AsyncResource::new("Callback");
+    /// let id = resource.async_id();
+    /// let callback = resource.bind(execution_async_id);
+    /// assert_eq!(callback(), id);
+    /// ```
+    pub fn bind<R>(self, f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+        move || self.run_in_async_scope(f)
+    }
+
+    /// Binds `f` to a new resource of `resource_type` created now, as Node's
+    /// static `AsyncResource.bind`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use async_hooks_core::{AsyncResource, execution_async_id, trigger_async_id};
+    ///
+    /// let callback = AsyncResource::bind_fn(|| (execution_async_id(), trigger_async_id()), "Callback");
+    /// let (id, trigger) = callback();
+    /// assert_ne!(id, execution_async_id());
+    /// assert_eq!(trigger, execution_async_id());
+    /// ```
+    #[track_caller]
+    pub fn bind_fn<R>(f: impl FnOnce() -> R, resource_type: &'static str) -> impl FnOnce() -> R {
+        AsyncResource::new(resource_type).bind(f)
+    }
+}
+
+impl Drop for AsyncResource {
+    #[inline]
+    fn drop(&mut self) {
+        if !*self.destroyed.get_mut() && !self.require_manual_destroy && self.observed {
+            dispatch::dispatch(HookEvent::Destroy, self.async_id());
+        }
+    }
+}
+
+impl fmt::Debug for AsyncResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResource")
+            .field("resource", &self.resource)
+            .field("destroyed", &self.is_destroyed())
+            .field("require_manual_destroy", &self.require_manual_destroy)
+            .finish()
+    }
+}
+
+/// Closes a resource scope: `after`, restore the frame, pop.
+pub(crate) struct ScopeGuard {
+    id: AsyncId,
+    dispatch_after: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ScopeGuard {
+    #[inline]
+    fn drop(&mut self) {
+        stack::exit(self.id, self.dispatch_after);
+    }
+}
+
+/// Builds an [`AsyncResource`] with attributes or a given creation site.
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build`"]
+pub struct AsyncResourceBuilder {
+    resource_type: &'static str,
+    options: AsyncResourceOptions,
+    attributes: Vec<Attribute>,
+    location: &'static Location<'static>,
+}
+
+impl AsyncResourceBuilder {
+    /// Sets the trigger id (default: the current execution id).
+    pub fn trigger_async_id(mut self, trigger: AsyncId) -> Self {
+        self.options.trigger_async_id = Some(trigger);
+        self
+    }
+
+    /// Only [`AsyncResource::emit_destroy`] dispatches `destroy`.
+    pub fn require_manual_destroy(mut self, require: bool) -> Self {
+        self.options.require_manual_destroy = require;
+        self
+    }
+
+    /// Adds an attribute hooks can read from [`Resource::attributes`].
+    pub fn attribute(mut self, key: &'static str, value: impl Into<crate::AttributeValue>) -> Self {
+        self.attributes.push(Attribute::new(key, value));
+        self
+    }
+
+    /// Sets the creation site hooks see, for wrappers that are themselves
+    /// `#[track_caller]`.
+    pub fn location(mut self, location: &'static Location<'static>) -> Self {
+        self.location = location;
+        self
+    }
+
+    /// Creates the resource (dispatching `init`).
+    pub fn build(self) -> AsyncResource {
+        let attributes = if self.attributes.is_empty() { None } else { Some(Arc::from(self.attributes)) };
+        AsyncResource::create(self.resource_type, self.options, attributes, self.location)
+    }
+}
+
+/// The error of [`AsyncResource::emit_destroy`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DestroyError {
+    /// `destroy` was already dispatched for this resource.
+    AlreadyDestroyed {
+        /// The resource's id.
+        id: AsyncId,
+    },
+}
+
+impl fmt::Display for DestroyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DestroyError::AlreadyDestroyed { id } => write!(f, "async resource {id} was already destroyed"),
+        }
+    }
+}
+
+impl std::error::Error for DestroyError {}

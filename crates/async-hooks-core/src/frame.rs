@@ -1,0 +1,387 @@
+//! Context frames: the slot through which context propagates.
+//!
+//! A [`ContextFrame`] is an immutable map from [`StoreKey`] to value, shared
+//! by reference counting. Every thread has a *current* frame. Every async
+//! resource captures the current frame when it is created (one pointer
+//! clone) and enters it for each of its scopes (a swap, undone when the scope
+//! ends). This is the design of Node 24's `AsyncContextFrame`: the cost of
+//! propagation does not depend on how many stores exist.
+//!
+//! Stores (see `async-hooks-context`) are built on this module; applications
+//! rarely use it directly.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use std::sync::Arc;
+
+/// The value type a frame holds: shared, thread-safe, and type-erased.
+pub type FrameValue = Arc<dyn Any + Send + Sync>;
+
+/// The shared entry list of a non-empty frame. Under loom it is a loom `Arc`
+/// (which cannot hold a slice) so that the model checks its reference count.
+#[cfg(not(async_hooks_loom))]
+type Entries = Arc<[FrameEntry]>;
+#[cfg(async_hooks_loom)]
+type Entries = crate::sync::Arc<Vec<FrameEntry>>;
+
+fn collect_entries(entries: impl Iterator<Item = FrameEntry>) -> Entries {
+    #[cfg(not(async_hooks_loom))]
+    {
+        entries.collect()
+    }
+    #[cfg(async_hooks_loom)]
+    {
+        crate::sync::Arc::new(entries.collect())
+    }
+}
+
+/// The key of one store in a [`ContextFrame`].
+///
+/// Keys are plain numbers, not references: a frame that outlives its store
+/// does not keep the store alive, it only keeps the value.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct StoreKey(u64);
+
+static NEXT_STORE_KEY: AtomicU64 = AtomicU64::new(1);
+
+impl StoreKey {
+    /// Allocates a key no other store has.
+    pub fn allocate() -> StoreKey {
+        StoreKey(NEXT_STORE_KEY.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The key as a number; never 0, so 0 can stand for "not yet allocated".
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// Rebuilds a key from [`StoreKey::as_u64`]. Returns `None` for 0.
+    pub const fn from_u64(raw: u64) -> Option<StoreKey> {
+        if raw == 0 { None } else { Some(StoreKey(raw)) }
+    }
+}
+
+/// One store's value in a frame.
+#[derive(Clone)]
+struct FrameEntry {
+    key: StoreKey,
+    value: FrameValue,
+}
+
+/// An immutable map from store key to value, cheap to clone.
+///
+/// The empty frame holds no allocation, so code that uses no store pays
+/// nothing to propagate it.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use async_hooks_core::frame::{ContextFrame, StoreKey};
+///
+/// let key = StoreKey::allocate();
+/// let frame = ContextFrame::empty().with_value(key, Arc::new(7_u32));
+/// {
+///     let _entered = frame.enter();
+///     let seen = ContextFrame::with_current(|current| {
+///         current.get(key).and_then(|value| value.downcast_ref::<u32>()).copied()
+///     });
+///     assert_eq!(seen, Some(7));
+/// }
+/// // Leaving the scope restored the previous (empty) frame.
+/// assert!(ContextFrame::current().is_empty());
+/// ```
+#[derive(Clone, Default)]
+pub struct ContextFrame {
+    // Entries sorted by key; `None` is the empty frame.
+    entries: Option<Entries>,
+}
+
+impl ContextFrame {
+    /// The frame with no values.
+    pub const fn empty() -> ContextFrame {
+        ContextFrame { entries: None }
+    }
+
+    /// Whether the frame holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_none()
+    }
+
+    /// How many stores have a value in this frame.
+    pub fn len(&self) -> usize {
+        self.slice().len()
+    }
+
+    /// The value of `key`, if the frame holds one.
+    #[inline]
+    pub fn get(&self, key: StoreKey) -> Option<&(dyn Any + Send + Sync)> {
+        let entries = self.slice();
+        // Frames hold a handful of stores: a linear scan beats a binary
+        // search at these sizes.
+        entries.iter().find(|entry| entry.key == key).map(|entry| &*entry.value)
+    }
+
+    fn slice(&self) -> &[FrameEntry] {
+        self.entries.as_ref().map_or(&[], |entries| &entries[..])
+    }
+
+    /// The keys this frame holds a value for, in increasing order.
+    pub fn keys(&self) -> impl Iterator<Item = StoreKey> + '_ {
+        self.slice().iter().map(|entry| entry.key)
+    }
+
+    /// A new frame with `key` set to `value` (replacing any previous value).
+    pub fn with_value(&self, key: StoreKey, value: FrameValue) -> ContextFrame {
+        let old = self.slice();
+        let position = old.partition_point(|entry| entry.key < key);
+        let replaces = old.get(position).is_some_and(|entry| entry.key == key);
+        let after = if replaces { position + 1 } else { position };
+        // Every part of the chain knows its exact length, so the slice is
+        // built in a single allocation.
+        let entries = collect_entries(
+            old[..position]
+                .iter()
+                .cloned()
+                .chain(std::iter::once(FrameEntry { key, value }))
+                .chain(old[after..].iter().cloned()),
+        );
+        ContextFrame { entries: Some(entries) }
+    }
+
+    /// A new frame without a value for `key`. Returns a clone of `self` if
+    /// it had none.
+    pub fn without(&self, key: StoreKey) -> ContextFrame {
+        let old = self.slice();
+        if !old.iter().any(|entry| entry.key == key) {
+            return self.clone();
+        }
+        if old.len() == 1 {
+            return ContextFrame::empty();
+        }
+        let entries = collect_entries(old.iter().filter(|entry| entry.key != key).cloned());
+        ContextFrame { entries: Some(entries) }
+    }
+
+    /// Whether both frames are the same allocation (or both empty).
+    pub fn ptr_eq(&self, other: &ContextFrame) -> bool {
+        match (&self.entries, &other.entries) {
+            (None, None) => true,
+            (Some(a), Some(b)) => crate::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// A clone of this thread's current frame.
+    #[inline]
+    pub fn current() -> ContextFrame {
+        ContextFrame::with_current(ContextFrame::clone)
+    }
+
+    /// Calls `f` with this thread's current frame, without cloning it.
+    ///
+    /// `f` may do anything, including changing the current frame: the frame
+    /// it was handed stays valid until it returns.
+    #[inline]
+    pub fn with_current<R>(f: impl FnOnce(&ContextFrame) -> R) -> R {
+        let borrowed = CURRENT.try_with(|current| {
+            current.borrows.set(current.borrows.get() + 1);
+            // SAFETY: `Cell` never hands out references to its contents, so
+            // no reference to the slot exists while we copy its bits. The
+            // copy is a second handle to the same allocation that is never
+            // dropped (`ManuallyDrop`) and so never touches the reference
+            // count. The allocation outlives the copy because, while
+            // `borrows > 0`, every frame taken out of the slot is parked in
+            // `retired` instead of being dropped (see `retire`), and
+            // `BorrowGuard` empties `retired` only after `f` has returned.
+            ManuallyDrop::new(unsafe { std::ptr::read(current.frame.as_ptr()) })
+        });
+        match borrowed {
+            Ok(frame) => {
+                let _guard = BorrowGuard;
+                f(&frame)
+            }
+            // The thread is being torn down: no context survives teardown.
+            Err(_) => f(&ContextFrame::empty()),
+        }
+    }
+
+    /// Makes `self` this thread's current frame until the guard is dropped,
+    /// which restores the previous frame (also when unwinding).
+    #[inline]
+    pub fn enter(&self) -> FrameGuard {
+        FrameGuard { previous: Some(swap_current(self.clone())), _not_send: PhantomData }
+    }
+
+    /// Replaces this thread's current frame, for the rest of the current
+    /// scope: until the enclosing resource scope or [`FrameGuard`] ends and
+    /// restores what it saved. At top level, it lasts on this thread.
+    pub fn set_current(frame: ContextFrame) {
+        retire(swap_current(frame));
+    }
+}
+
+/// Restores the frame that was current before [`ContextFrame::enter`].
+#[must_use = "dropping the guard leaves the frame at once"]
+pub struct FrameGuard {
+    previous: Option<ContextFrame>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for FrameGuard {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            retire(swap_current(previous));
+        }
+    }
+}
+
+impl fmt::Debug for FrameGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameGuard").finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ContextFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.keys().map(|key| key.0)).finish()
+    }
+}
+
+struct CurrentFrame {
+    frame: Cell<ContextFrame>,
+    /// How many `with_current` calls are running on this thread.
+    borrows: Cell<usize>,
+    /// Frames replaced while `borrows > 0`, kept alive until it is 0 again.
+    retired: RefCell<Vec<ContextFrame>>,
+}
+
+#[cfg(not(async_hooks_loom))]
+thread_local! {
+    static CURRENT: CurrentFrame = const {
+        CurrentFrame {
+            frame: Cell::new(ContextFrame::empty()),
+            borrows: Cell::new(0),
+            retired: RefCell::new(Vec::new()),
+        }
+    };
+}
+
+#[cfg(async_hooks_loom)]
+loom::thread_local! {
+    static CURRENT: CurrentFrame = CurrentFrame {
+        frame: Cell::new(ContextFrame::empty()),
+        borrows: Cell::new(0),
+        retired: RefCell::new(Vec::new()),
+    };
+}
+
+/// Installs `frame` as current and returns the frame it replaced.
+#[inline]
+pub(crate) fn swap_current(frame: ContextFrame) -> ContextFrame {
+    CURRENT.try_with(|current| current.frame.replace(frame)).unwrap_or_default()
+}
+
+/// Disposes of a frame taken out of the current slot: dropped at once,
+/// unless a `with_current` on this thread may still be reading it.
+#[inline]
+pub(crate) fn retire(frame: ContextFrame) {
+    if frame.entries.is_none() {
+        return;
+    }
+    let to_drop = CURRENT
+        .try_with(move |current| {
+            if current.borrows.get() > 0 {
+                current.retired.borrow_mut().push(frame);
+                None
+            } else {
+                Some(frame)
+            }
+        })
+        .ok()
+        .flatten();
+    // Dropping here, outside the thread-local access, lets value destructors
+    // use the context themselves.
+    drop(to_drop);
+}
+
+struct BorrowGuard;
+
+impl Drop for BorrowGuard {
+    fn drop(&mut self) {
+        let released = CURRENT.try_with(|current| {
+            let remaining = current.borrows.get() - 1;
+            current.borrows.set(remaining);
+            if remaining == 0 && !current.retired.borrow().is_empty() {
+                std::mem::take(&mut *current.retired.borrow_mut())
+            } else {
+                Vec::new()
+            }
+        });
+        drop(released);
+    }
+}
+
+#[cfg(all(test, not(async_hooks_loom)))]
+mod tests {
+    use super::*;
+
+    fn value_of(frame: &ContextFrame, key: StoreKey) -> Option<u32> {
+        frame.get(key).and_then(|value| value.downcast_ref::<u32>()).copied()
+    }
+
+    #[test]
+    fn with_value_keeps_keys_sorted_and_replaces() {
+        let (a, b, c) = (StoreKey::allocate(), StoreKey::allocate(), StoreKey::allocate());
+        let frame = ContextFrame::empty()
+            .with_value(c, Arc::new(3_u32))
+            .with_value(a, Arc::new(1_u32))
+            .with_value(b, Arc::new(2_u32))
+            .with_value(a, Arc::new(10_u32));
+        assert_eq!(frame.keys().collect::<Vec<_>>(), vec![a, b, c]);
+        assert_eq!(value_of(&frame, a), Some(10));
+        assert_eq!(value_of(&frame, b), Some(2));
+        assert_eq!(frame.len(), 3);
+    }
+
+    #[test]
+    fn without_removes_only_that_key() {
+        let (a, b) = (StoreKey::allocate(), StoreKey::allocate());
+        let frame = ContextFrame::empty().with_value(a, Arc::new(1_u32)).with_value(b, Arc::new(2_u32));
+        let smaller = frame.without(a);
+        assert_eq!(value_of(&smaller, a), None);
+        assert_eq!(value_of(&smaller, b), Some(2));
+        assert!(smaller.without(b).is_empty());
+        assert!(frame.without(StoreKey::allocate()).ptr_eq(&frame));
+    }
+
+    #[test]
+    fn borrowed_frame_survives_replacement_inside_with_current() {
+        let key = StoreKey::allocate();
+        ContextFrame::set_current(ContextFrame::empty().with_value(key, Arc::new(5_u32)));
+        ContextFrame::with_current(|outer| {
+            // Replacing the current frame drops the only other handle to it.
+            ContextFrame::set_current(ContextFrame::empty());
+            ContextFrame::with_current(|inner| assert!(inner.is_empty()));
+            assert_eq!(value_of(outer, key), Some(5));
+        });
+        CURRENT.with(|current| assert!(current.retired.borrow().is_empty()));
+    }
+
+    #[test]
+    fn guard_restores_on_unwind() {
+        let key = StoreKey::allocate();
+        let frame = ContextFrame::empty().with_value(key, Arc::new(1_u32));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _entered = frame.enter();
+            panic!("inside the frame");
+        }));
+        assert!(result.is_err());
+        assert!(ContextFrame::current().is_empty());
+    }
+}

@@ -1,0 +1,236 @@
+//! The hook registry: the process-wide, ordered list of enabled hook sets,
+//! and [`AsyncHook`], the handle that enables and disables one.
+//!
+//! Writers (enable/disable, rare) publish a new immutable [`HookList`] under
+//! a lock and bump a version. Readers (every event) compare the version with
+//! the list their thread cached and use the cached list without touching
+//! shared memory or reference counts; see `dispatch.rs`.
+
+use std::fmt;
+use std::sync::Arc as StdArc;
+
+use crate::sync::{self, Arc, AtomicBool, AtomicU8, AtomicU64, Mutex, Ordering};
+use crate::{Hooks, Interest};
+
+/// One enabled-or-not hook set.
+pub(crate) struct HookEntry {
+    serial: u64,
+    pub(crate) hooks: StdArc<dyn Hooks>,
+    pub(crate) interest: Interest,
+    /// Set once when a callback panicked, so that it is reported once and
+    /// skipped by dispatches already in flight on other threads.
+    pub(crate) poisoned: AtomicBool,
+}
+
+/// An immutable snapshot of the enabled hook sets, in enable order.
+pub(crate) struct HookList {
+    pub(crate) entries: Vec<StdArc<HookEntry>>,
+}
+
+pub(crate) struct HookRegistry {
+    list: Mutex<Option<Arc<HookList>>>,
+    /// Bumped, under `list`'s lock, after every change of `list`.
+    version: AtomicU64,
+    /// The union of the enabled sets' interests: the one atomic load the
+    /// fast path of every event makes.
+    interest: AtomicU8,
+    next_serial: AtomicU64,
+}
+
+impl HookRegistry {
+    #[cfg(not(async_hooks_loom))]
+    pub(crate) const fn new() -> HookRegistry {
+        HookRegistry {
+            list: Mutex::new(None),
+            version: AtomicU64::new(0),
+            interest: AtomicU8::new(0),
+            next_serial: AtomicU64::new(0),
+        }
+    }
+
+    #[cfg(async_hooks_loom)]
+    pub(crate) fn new() -> HookRegistry {
+        HookRegistry {
+            list: Mutex::new(None),
+            version: AtomicU64::new(0),
+            interest: AtomicU8::new(0),
+            next_serial: AtomicU64::new(0),
+        }
+    }
+
+    /// The events at least one enabled set wants.
+    #[inline]
+    pub(crate) fn interest(&self) -> Interest {
+        Interest::from_bits(self.interest.load(Ordering::Relaxed))
+    }
+
+    /// The version of the current list; a reader whose cached version
+    /// differs must take a new [`snapshot`](Self::snapshot).
+    #[inline]
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// The current list and its version, read together.
+    pub(crate) fn snapshot(&self) -> (u64, Option<Arc<HookList>>) {
+        let list = sync::lock(&self.list);
+        (self.version.load(Ordering::Relaxed), list.clone())
+    }
+
+    pub(crate) fn new_entry(&self, hooks: StdArc<dyn Hooks>) -> HookEntry {
+        let interest = hooks.interest();
+        HookEntry {
+            serial: self.next_serial.fetch_add(1, Ordering::Relaxed),
+            hooks,
+            interest,
+            poisoned: AtomicBool::new(false),
+        }
+    }
+
+    /// Appends `entry` unless it is enabled already. Returns whether it was
+    /// added.
+    pub(crate) fn enable(&self, entry: &StdArc<HookEntry>) -> bool {
+        self.update(|entries| {
+            if entries.iter().any(|enabled| enabled.serial == entry.serial) {
+                return false;
+            }
+            entry.poisoned.store(false, Ordering::Relaxed);
+            entries.push(entry.clone());
+            true
+        })
+    }
+
+    /// Removes the entry with `serial`. Returns whether it was enabled.
+    pub(crate) fn disable(&self, serial: u64) -> bool {
+        self.update(|entries| {
+            let before = entries.len();
+            entries.retain(|enabled| enabled.serial != serial);
+            entries.len() != before
+        })
+    }
+
+    pub(crate) fn is_enabled(&self, serial: u64) -> bool {
+        let list = sync::lock(&self.list);
+        list.as_ref().is_some_and(|list| list.entries.iter().any(|entry| entry.serial == serial))
+    }
+
+    /// Copies the list, lets `change` edit the copy, and publishes it if
+    /// `change` returns true.
+    fn update(&self, change: impl FnOnce(&mut Vec<StdArc<HookEntry>>) -> bool) -> bool {
+        let mut list = sync::lock(&self.list);
+        let mut entries = list.as_ref().map(|list| list.entries.clone()).unwrap_or_default();
+        if !change(&mut entries) {
+            return false;
+        }
+        let interest = entries.iter().fold(Interest::NONE, |union, entry| union | entry.interest);
+        let replaced =
+            std::mem::replace(&mut *list, if entries.is_empty() { None } else { Some(Arc::new(HookList { entries })) });
+        self.interest.store(interest.bits(), Ordering::Release);
+        self.version.fetch_add(1, Ordering::Release);
+        drop(list);
+        // The old list may hold the last reference to a hook set; drop it
+        // outside the lock.
+        drop(replaced);
+        true
+    }
+}
+
+#[cfg(not(async_hooks_loom))]
+static REGISTRY: HookRegistry = HookRegistry::new();
+
+#[cfg(async_hooks_loom)]
+loom::lazy_static! {
+    static ref REGISTRY: HookRegistry = HookRegistry::new();
+}
+
+/// The process-wide registry.
+#[inline]
+pub(crate) fn registry() -> &'static HookRegistry {
+    &REGISTRY
+}
+
+/// Registers a hook set, disabled. Call [`AsyncHook::enable`] to start
+/// receiving events.
+///
+/// # Examples
+///
+/// ```
+/// use async_hooks_core::{create_hook, HookCallbacks};
+///
+/// let hook = create_hook(HookCallbacks::new().on_init(|id, resource_type, trigger, _| {
+///     eprintln!("{resource_type}({id}) created by {trigger}");
+/// }));
+/// assert!(!hook.is_enabled());
+/// assert!(hook.enable().is_enabled());
+/// ```
+pub fn create_hook<H: Hooks>(hooks: H) -> AsyncHook<H> {
+    let hooks = StdArc::new(hooks);
+    let entry = StdArc::new(registry().new_entry(hooks.clone()));
+    AsyncHook { entry, hooks }
+}
+
+/// A registered hook set. Enabling is idempotent; so is disabling.
+/// Dropping the handle disables the set: keep it alive for as long as the
+/// set should run, or call [`keep_enabled`](AsyncHook::keep_enabled).
+///
+/// Enabling or disabling from inside a callback takes effect for later
+/// events: a dispatch in flight works on the list it started with.
+#[must_use = "dropping an AsyncHook disables it"]
+pub struct AsyncHook<H: Hooks> {
+    entry: StdArc<HookEntry>,
+    hooks: StdArc<H>,
+}
+
+impl<H: Hooks> AsyncHook<H> {
+    /// Starts dispatching events to this set, after every set enabled
+    /// before it.
+    pub fn enable(&self) -> &Self {
+        registry().enable(&self.entry);
+        self
+    }
+
+    /// Stops dispatching events to this set.
+    pub fn disable(&self) -> &Self {
+        registry().disable(self.entry.serial);
+        self
+    }
+
+    /// Whether the set is enabled. A set whose callback panicked is
+    /// disabled.
+    pub fn is_enabled(&self) -> bool {
+        registry().is_enabled(self.entry.serial)
+    }
+
+    /// The hook set.
+    pub fn hooks(&self) -> &H {
+        &self.hooks
+    }
+
+    /// Enables the set and keeps it enabled for the life of the process.
+    pub fn keep_enabled(self) {
+        self.enable();
+        std::mem::forget(self);
+    }
+}
+
+impl<H: Hooks> Drop for AsyncHook<H> {
+    fn drop(&mut self) {
+        registry().disable(self.entry.serial);
+    }
+}
+
+impl<H: Hooks> fmt::Debug for AsyncHook<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncHook")
+            .field("name", &self.hooks.name())
+            .field("interest", &self.entry.interest)
+            .field("enabled", &self.is_enabled())
+            .finish()
+    }
+}
+
+impl HookEntry {
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
+    }
+}

@@ -1,0 +1,6 @@
+//! async-hooks: Node's `async_hooks` model, natively in Rust.
+//!
+//! See the [README](https://github.com/async-hooks-rs/async-hooks) for the
+//! overview. The hooks core is re-exported at the crate root.
+
+pub use async_hooks_core::*;
