@@ -4,3 +4,9 @@
 //! overview. The hooks core is re-exported at the crate root.
 
 pub use async_hooks_core::*;
+
+/// Context storage: [`AsyncLocalStorage`](context::AsyncLocalStorage),
+/// [`Snapshot`](context::Snapshot), [`bind`](context::bind).
+pub mod context {
+    pub use async_hooks_context::*;
+}

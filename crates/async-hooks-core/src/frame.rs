@@ -218,6 +218,13 @@ impl ContextFrame {
         FrameGuard { previous: Some(swap_current(self.clone())), _not_send: PhantomData }
     }
 
+    /// Like [`enter`](Self::enter), but takes the frame by value, saving a
+    /// reference-count increment.
+    #[inline]
+    pub fn enter_owned(self) -> FrameGuard {
+        FrameGuard { previous: Some(swap_current(self)), _not_send: PhantomData }
+    }
+
     /// Replaces this thread's current frame, for the rest of the current
     /// scope: until the enclosing resource scope or [`FrameGuard`] ends and
     /// restores what it saved. At top level, it lasts on this thread.
