@@ -10,3 +10,20 @@ pub use async_hooks_core::*;
 pub mod context {
     pub use async_hooks_context::*;
 }
+
+/// The worker pool and the resource-pool model.
+pub mod pool {
+    pub use async_hooks_pool::*;
+}
+
+/// Resources as `tracing` spans; OTLP export with the `otlp` feature.
+#[cfg(feature = "tracing")]
+pub mod tracing {
+    pub use async_hooks_tracing::*;
+}
+
+/// tokio integration: spawn wrappers and runtime task hooks.
+#[cfg(feature = "tokio")]
+pub mod tokio {
+    pub use async_hooks_tokio::*;
+}

@@ -1,0 +1,1 @@
+//! async-hooks pool integration: under construction.

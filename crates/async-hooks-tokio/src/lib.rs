@@ -1,0 +1,1 @@
+//! async-hooks tokio integration: under construction.

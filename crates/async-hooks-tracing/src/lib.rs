@@ -1,0 +1,1 @@
+//! async-hooks tracing integration: under construction.
