@@ -101,11 +101,11 @@ impl AsyncResource {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn create(
         resource_type: &'static str,
         options: AsyncResourceOptions,
-        attributes: Option<Arc<[Attribute]>>,
+        attributes: Option<Arc<Vec<Attribute>>>,
         location: &'static Location<'static>,
     ) -> AsyncResource {
         let id = AsyncId::allocate();
@@ -169,13 +169,18 @@ impl AsyncResource {
     /// Opens a scope of this resource on this thread; dropping the guard
     /// closes it.
     #[inline]
-    pub(crate) fn enter_scope(&self) -> ScopeGuard {
+    pub(crate) fn enter_scope(&self) -> ScopeGuard<'_> {
         let dispatches = self.dispatches_events();
-        stack::push(&self.resource, Some(&self.frame));
+        // SAFETY: the guard borrows `self` for its whole life and passes the
+        // saved state to `stack::exit` in its `Drop`; it is not exposed, so
+        // it cannot be forgotten.
+        let saved = crate::thread_state::THREAD_STATE
+            .try_with(|state| unsafe { stack::enter(state, &self.resource, Some(&self.frame)) })
+            .ok();
         if dispatches {
             dispatch::dispatch(HookEvent::Before, self.async_id());
         }
-        ScopeGuard { id: self.async_id(), dispatch_after: dispatches, _not_send: PhantomData }
+        ScopeGuard { resource: self, saved, dispatch_after: dispatches, _not_send: PhantomData }
     }
 
     #[inline]
@@ -188,12 +193,13 @@ impl AsyncResource {
     /// matched by [`emit_after`](Self::emit_after) on the same thread, in
     /// stack order; a mismatch is reported as stack corruption.
     pub fn emit_before(&self) {
-        std::mem::forget(self.enter_scope());
+        // The scope may outlive any borrow of `self`: it owns a copy.
+        stack::emit_embedder_before(self.resource.clone(), Some(&self.frame), self.dispatches_events());
     }
 
     /// Embedder API: closes the scope opened by [`emit_before`](Self::emit_before).
     pub fn emit_after(&self) {
-        stack::exit(self.async_id(), self.dispatches_events());
+        stack::emit_embedder_after(self.async_id(), self.dispatches_events(), Some(&self.frame));
     }
 
     /// Dispatches `promise_resolve`: the operation produced its result.
@@ -292,16 +298,20 @@ impl fmt::Debug for AsyncResource {
 }
 
 /// Closes a resource scope: `after`, restore the frame, pop.
-pub(crate) struct ScopeGuard {
-    id: AsyncId,
+pub(crate) struct ScopeGuard<'a> {
+    resource: &'a AsyncResource,
+    /// `None` only during thread teardown, when there is nothing to restore.
+    saved: Option<stack::SavedState>,
     dispatch_after: bool,
     _not_send: PhantomData<*const ()>,
 }
 
-impl Drop for ScopeGuard {
+impl Drop for ScopeGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        stack::exit(self.id, self.dispatch_after);
+        if let Some(saved) = &mut self.saved {
+            stack::exit(self.resource.async_id(), self.dispatch_after, saved, &self.resource.frame);
+        }
     }
 }
 
@@ -343,7 +353,7 @@ impl AsyncResourceBuilder {
 
     /// Creates the resource (dispatching `init`).
     pub fn build(self) -> AsyncResource {
-        let attributes = if self.attributes.is_empty() { None } else { Some(Arc::from(self.attributes)) };
+        let attributes = if self.attributes.is_empty() { None } else { Some(Arc::new(self.attributes)) };
         AsyncResource::create(self.resource_type, self.options, attributes, self.location)
     }
 }

@@ -11,11 +11,12 @@
 //! rarely use it directly.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::thread_state::{THREAD_STATE, ThreadState};
 
 use std::sync::Arc;
 
@@ -180,7 +181,7 @@ impl ContextFrame {
     /// A clone of this thread's current frame.
     #[inline]
     pub fn current() -> ContextFrame {
-        ContextFrame::with_current(ContextFrame::clone)
+        THREAD_STATE.try_with(current_in).unwrap_or_default()
     }
 
     /// Calls `f` with this thread's current frame, without cloning it.
@@ -189,17 +190,18 @@ impl ContextFrame {
     /// it was handed stays valid until it returns.
     #[inline]
     pub fn with_current<R>(f: impl FnOnce(&ContextFrame) -> R) -> R {
-        let borrowed = CURRENT.try_with(|current| {
-            current.borrows.set(current.borrows.get() + 1);
+        let borrowed = THREAD_STATE.try_with(|state| {
+            state.frame_borrows.set(state.frame_borrows.get() + 1);
             // SAFETY: `Cell` never hands out references to its contents, so
             // no reference to the slot exists while we copy its bits. The
             // copy is a second handle to the same allocation that is never
             // dropped (`ManuallyDrop`) and so never touches the reference
             // count. The allocation outlives the copy because, while
-            // `borrows > 0`, every frame taken out of the slot is parked in
-            // `retired` instead of being dropped (see `retire`), and
-            // `BorrowGuard` empties `retired` only after `f` has returned.
-            ManuallyDrop::new(unsafe { std::ptr::read(current.frame.as_ptr()) })
+            // `frame_borrows > 0`, every frame taken out of the slot is
+            // parked in `retired_frames` instead of being dropped (see
+            // `retire_in`), and `BorrowGuard` empties `retired_frames` only
+            // after `f` has returned.
+            ManuallyDrop::new(unsafe { std::ptr::read(state.frame.as_ptr()) })
         });
         match borrowed {
             Ok(frame) => {
@@ -260,72 +262,65 @@ impl fmt::Debug for ContextFrame {
     }
 }
 
-struct CurrentFrame {
-    frame: Cell<ContextFrame>,
-    /// How many `with_current` calls are running on this thread.
-    borrows: Cell<usize>,
-    /// Frames replaced while `borrows > 0`, kept alive until it is 0 again.
-    retired: RefCell<Vec<ContextFrame>>,
+/// A clone of `state`'s current frame.
+#[inline(always)]
+pub(crate) fn current_in(state: &ThreadState) -> ContextFrame {
+    // SAFETY: as in `is_current_in`: the reference ends with the clone,
+    // which only increments a reference count.
+    unsafe { &*state.frame.as_ptr() }.clone()
 }
 
-#[cfg(not(async_hooks_loom))]
-thread_local! {
-    static CURRENT: CurrentFrame = const {
-        CurrentFrame {
-            frame: Cell::new(ContextFrame::empty()),
-            borrows: Cell::new(0),
-            retired: RefCell::new(Vec::new()),
-        }
-    };
-}
-
-#[cfg(async_hooks_loom)]
-loom::thread_local! {
-    static CURRENT: CurrentFrame = CurrentFrame {
-        frame: Cell::new(ContextFrame::empty()),
-        borrows: Cell::new(0),
-        retired: RefCell::new(Vec::new()),
-    };
+/// Whether `frame` is `state`'s current frame (the same allocation).
+#[inline(always)]
+pub(crate) fn is_current_in(state: &ThreadState, frame: &ContextFrame) -> bool {
+    // SAFETY: `Cell` hands out no references to its contents, and nothing
+    // can replace them while this shared reference lives: it ends with the
+    // comparison, which calls no other code.
+    let current = unsafe { &*state.frame.as_ptr() };
+    current.ptr_eq(frame)
 }
 
 /// Installs `frame` as current and returns the frame it replaced.
 #[inline]
 pub(crate) fn swap_current(frame: ContextFrame) -> ContextFrame {
-    CURRENT.try_with(|current| current.frame.replace(frame)).unwrap_or_default()
+    THREAD_STATE.try_with(|state| state.frame.replace(frame)).unwrap_or_default()
 }
 
 /// Disposes of a frame taken out of the current slot: dropped at once,
 /// unless a `with_current` on this thread may still be reading it.
 #[inline]
 pub(crate) fn retire(frame: ContextFrame) {
-    if frame.entries.is_none() {
+    if frame.is_empty() {
         return;
     }
-    let to_drop = CURRENT
-        .try_with(move |current| {
-            if current.borrows.get() > 0 {
-                current.retired.borrow_mut().push(frame);
-                None
-            } else {
-                Some(frame)
-            }
-        })
-        .ok()
-        .flatten();
-    // Dropping here, outside the thread-local access, lets value destructors
-    // use the context themselves.
-    drop(to_drop);
+    // During thread teardown the closure is not called and drops `frame`.
+    let _ = THREAD_STATE.try_with(move |state| retire_in(state, frame));
+}
+
+/// [`retire`] with the thread state at hand.
+#[inline]
+pub(crate) fn retire_in(state: &ThreadState, frame: ContextFrame) {
+    if frame.is_empty() {
+        return;
+    }
+    if state.frame_borrows.get() > 0 {
+        state.retired_frames.borrow_mut().push(frame);
+    } else {
+        // No borrow of the thread state is held here, so value destructors
+        // may use the context themselves.
+        drop(frame);
+    }
 }
 
 struct BorrowGuard;
 
 impl Drop for BorrowGuard {
     fn drop(&mut self) {
-        let released = CURRENT.try_with(|current| {
-            let remaining = current.borrows.get() - 1;
-            current.borrows.set(remaining);
-            if remaining == 0 && !current.retired.borrow().is_empty() {
-                std::mem::take(&mut *current.retired.borrow_mut())
+        let released = THREAD_STATE.try_with(|state| {
+            let remaining = state.frame_borrows.get() - 1;
+            state.frame_borrows.set(remaining);
+            if remaining == 0 && !state.retired_frames.borrow().is_empty() {
+                std::mem::take(&mut *state.retired_frames.borrow_mut())
             } else {
                 Vec::new()
             }
@@ -377,7 +372,7 @@ mod tests {
             ContextFrame::with_current(|inner| assert!(inner.is_empty()));
             assert_eq!(value_of(outer, key), Some(5));
         });
-        CURRENT.with(|current| assert!(current.retired.borrow().is_empty()));
+        THREAD_STATE.with(|state| assert!(state.retired_frames.borrow().is_empty()));
     }
 
     #[test]

@@ -74,6 +74,7 @@ mod resource;
 mod stack;
 mod sync;
 pub mod thread;
+mod thread_state;
 
 #[cfg(all(test, async_hooks_loom))]
 mod loom_models;

@@ -34,7 +34,7 @@ pub struct Resource {
     trigger: AsyncId,
     resource_type: &'static str,
     location: &'static Location<'static>,
-    attributes: Option<Arc<[Attribute]>>,
+    attributes: Option<Arc<Vec<Attribute>>>,
 }
 
 impl Resource {
@@ -43,7 +43,7 @@ impl Resource {
         trigger: AsyncId,
         resource_type: &'static str,
         location: &'static Location<'static>,
-        attributes: Option<Arc<[Attribute]>>,
+        attributes: Option<Arc<Vec<Attribute>>>,
     ) -> Resource {
         Resource { id, trigger, resource_type, location, attributes }
     }
@@ -71,7 +71,7 @@ impl Resource {
 
     /// The attributes the resource was created with.
     pub fn attributes(&self) -> &[Attribute] {
-        self.attributes.as_deref().unwrap_or(&[])
+        self.attributes.as_ref().map_or(&[], |attributes| attributes.as_slice())
     }
 
     /// The value of the attribute named `key`, if the resource has one.

@@ -1,28 +1,51 @@
 //! The execution stack: which resource is running on this thread.
 //!
-//! Entering a resource's scope pushes it and enters the context frame it
-//! captured; leaving pops it and restores the frame saved at the push. The
-//! current ids are mirrored in a `Cell` so that [`execution_async_id`] is a
-//! single thread-local read.
+//! Entering a resource's scope makes it current (its ids, itself, the
+//! context frame it captured) and saves what was current before; leaving
+//! restores that. Scopes opened through guards (every `AsyncResource` scope,
+//! every poll of a wrapped future) keep the saved state in the guard, on the
+//! native stack, so a scope costs no allocation and no thread-local stack
+//! operation. Scopes opened through the embedder API (`emit_before` /
+//! `emit_after`) have no guard; they keep their saved state in the thread's
+//! `embedder_scopes`.
+//!
+//! Architecture invariant: the current resource pointer in the thread state
+//! always points to the resource of an open scope — borrowed by its guard,
+//! or owned by its embedder entry — and each scope restores the previous
+//! pointer before its resource can go away.
 
-use std::cell::{Cell, RefCell};
 use std::panic::Location;
+use std::ptr::NonNull;
 
 use crate::dispatch;
 use crate::fault::{self, Fault};
 use crate::frame::{self, ContextFrame};
+use crate::thread_state::{THREAD_STATE, ThreadState};
 use crate::{AsyncId, HookEvent, Resource};
 
-struct StackEntry {
-    resource: Resource,
-    /// The frame that was current before this entry was pushed.
-    saved_frame: ContextFrame,
+/// What a scope must restore when it ends.
+pub(crate) struct SavedState {
+    ids: (AsyncId, AsyncId),
+    resource: Option<NonNull<Resource>>,
+    /// The number of open scopes before this one.
+    depth: usize,
+    frame: SavedFrame,
 }
 
-thread_local! {
-    /// `(execution_async_id, trigger_async_id)` of the top of the stack.
-    static CURRENT_IDS: Cell<(AsyncId, AsyncId)> = const { Cell::new((AsyncId::ROOT, AsyncId::NONE)) };
-    static STACK: RefCell<Vec<StackEntry>> = const { RefCell::new(Vec::new()) };
+enum SavedFrame {
+    /// The frame that was current was already the resource's own: only
+    /// restore it if something replaced it meanwhile.
+    Unchanged,
+    /// The frame that was current before the scope.
+    Saved(ContextFrame),
+}
+
+/// A scope opened through the embedder API.
+pub(crate) struct EmbedderScope {
+    /// Boxed so that the current resource pointer stays valid while the
+    /// vector grows.
+    resource: Box<Resource>,
+    saved: SavedState,
 }
 
 /// The id of the resource running on this thread, or [`AsyncId::ROOT`]
@@ -40,7 +63,7 @@ thread_local! {
 /// ```
 #[inline]
 pub fn execution_async_id() -> AsyncId {
-    CURRENT_IDS.try_with(|ids| ids.get().0).unwrap_or(AsyncId::ROOT)
+    THREAD_STATE.try_with(|state| state.ids.get().0).unwrap_or(AsyncId::ROOT)
 }
 
 /// The trigger id of the resource running on this thread, or
@@ -58,117 +81,183 @@ pub fn execution_async_id() -> AsyncId {
 /// ```
 #[inline]
 pub fn trigger_async_id() -> AsyncId {
-    CURRENT_IDS.try_with(|ids| ids.get().1).unwrap_or(AsyncId::NONE)
+    THREAD_STATE.try_with(|state| state.ids.get().1).unwrap_or(AsyncId::NONE)
 }
 
 /// The resource running on this thread, or `None` at the root.
 ///
 /// See [`Resource`] for an example.
 pub fn execution_async_resource() -> Option<Resource> {
-    STACK.try_with(|stack| stack.borrow().last().map(|entry| entry.resource.clone())).ok().flatten()
+    THREAD_STATE
+        .try_with(|state| {
+            // SAFETY: the pointer is to the resource of an open scope, which
+            // outlives the scope (the module's invariant), and we are on the
+            // scope's own thread.
+            state.resource.get().map(|resource| unsafe { resource.as_ref() }.clone())
+        })
+        .ok()
+        .flatten()
 }
 
 /// How many resource scopes are open on this thread.
 pub fn execution_stack_depth() -> usize {
-    STACK.try_with(|stack| stack.borrow().len()).unwrap_or(0)
+    THREAD_STATE.try_with(|state| state.depth.get()).unwrap_or(0)
 }
 
-/// Pushes `resource`, entering `frame` if given (the embedder API enters
-/// none: the current frame stays).
-#[inline]
-pub(crate) fn push(resource: &Resource, frame: Option<&ContextFrame>) {
+/// Makes `resource` current and enters `frame` (or, with `None`, keeps the
+/// current frame). Returns what to restore.
+///
+/// # Safety
+///
+/// `resource` must stay valid and unmoved until the returned state is passed
+/// to [`exit`] (or the embedder scope holding it is popped) on this thread.
+#[inline(always)]
+pub(crate) unsafe fn enter(state: &ThreadState, resource: &Resource, frame: Option<&ContextFrame>) -> SavedState {
     let saved_frame = match frame {
-        Some(frame) => frame::swap_current(frame.clone()),
-        None => ContextFrame::current(),
+        Some(frame) if frame::is_current_in(state, frame) => SavedFrame::Unchanged,
+        Some(frame) => SavedFrame::Saved(state.frame.replace(frame.clone())),
+        None => SavedFrame::Saved(frame::current_in(state)),
     };
-    let pushed = STACK.try_with(|stack| {
-        stack.borrow_mut().push(StackEntry { resource: resource.clone(), saved_frame });
-    });
-    if pushed.is_ok() {
-        let _ = CURRENT_IDS.try_with(|ids| ids.set((resource.id(), resource.trigger_async_id())));
+    let depth = state.depth.get();
+    state.depth.set(depth + 1);
+    SavedState {
+        ids: state.ids.replace((resource.id(), resource.trigger_async_id())),
+        resource: state.resource.replace(Some(NonNull::from(resource))),
+        depth,
+        frame: saved_frame,
     }
 }
 
-/// Pops the top entry, which must be `expected`, and restores its frame.
-/// Returns whether `expected` was on top.
-#[inline]
-pub(crate) fn pop(expected: AsyncId) -> bool {
-    let popped = STACK
-        .try_with(|stack| {
-            let mut stack = stack.borrow_mut();
-            match stack.last() {
-                Some(top) if top.resource.id() == expected => {
-                    let entry = stack.pop().expect("the stack has a top entry");
-                    set_current_ids(&stack);
-                    Some(entry)
-                }
-                _ => None,
+/// Restores what `saved` recorded. `resource_frame` is the leaving
+/// resource's own frame, restored if the scope was entered with its frame
+/// already current and something replaced it inside.
+#[inline(always)]
+fn restore(state: &ThreadState, saved: &mut SavedState, resource_frame: Option<&ContextFrame>) {
+    // Read the saved state in place: moving it around is a large part of a
+    // scope's cost.
+    state.ids.set(saved.ids);
+    state.resource.set(saved.resource);
+    state.depth.set(saved.depth);
+    let replaced = match std::mem::replace(&mut saved.frame, SavedFrame::Unchanged) {
+        SavedFrame::Saved(previous) => state.frame.replace(previous),
+        SavedFrame::Unchanged => match resource_frame {
+            Some(resource_frame) if !frame::is_current_in(state, resource_frame) => {
+                // Something (`enter_with`) replaced the frame inside the scope.
+                state.frame.replace(resource_frame.clone())
             }
-        })
-        .ok();
-    match popped {
-        Some(Some(entry)) => {
-            frame::retire(frame::swap_current(entry.saved_frame));
-            true
-        }
-        // Thread teardown: nothing left to restore.
-        None => true,
-        Some(None) => false,
-    }
-}
-
-fn set_current_ids(stack: &[StackEntry]) {
-    let ids =
-        stack.last().map_or((AsyncId::ROOT, AsyncId::NONE), |top| (top.resource.id(), top.resource.trigger_async_id()));
-    let _ = CURRENT_IDS.try_with(|current| current.set(ids));
-}
-
-/// Leaves the scope of `expected`: dispatches `after` (when `dispatch_after`)
-/// and pops. An `expected` that is not on top is stack corruption: it is
-/// reported and, under the default policy, repaired by unwinding the entries
-/// above it (each gets its `after`), or ignored if it is not on the stack.
-#[inline]
-pub(crate) fn exit(expected: AsyncId, dispatch_after: bool) {
-    if execution_async_id() == expected {
-        if dispatch_after {
-            dispatch::dispatch(HookEvent::After, expected);
-        }
-        pop(expected);
-    } else {
-        exit_corrupted(expected, dispatch_after);
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn exit_corrupted(expected: AsyncId, dispatch_after: bool) {
-    let actual = execution_async_id();
-    // Thread teardown leaves an empty stack that reads as the root.
-    if actual == AsyncId::ROOT && STACK.try_with(|_| ()).is_err() {
-        return;
-    }
-    fault::report(Fault::StackCorrupted { actual, expected });
-    let depth_of_expected =
-        STACK.try_with(|stack| stack.borrow().iter().rposition(|entry| entry.resource.id() == expected)).ok().flatten();
-    let Some(depth) = depth_of_expected else {
-        return;
+            _ => return,
+        },
     };
-    // Unwind what was left open above `expected`, innermost first.
-    while execution_stack_depth() > depth + 1 {
-        let top = execution_async_id();
-        dispatch::dispatch(HookEvent::After, top);
-        pop(top);
+    frame::retire_in(state, replaced);
+}
+
+/// Leaves the scope of `expected`, entered with `saved`: dispatches `after`
+/// (when `dispatch_after`) and restores. If `expected` is not the innermost
+/// open scope, embedder scopes were left open inside it: that is stack
+/// corruption, reported, and repaired by closing them (each gets `after`).
+#[inline]
+pub(crate) fn exit(expected: AsyncId, dispatch_after: bool, saved: &mut SavedState, resource_frame: &ContextFrame) {
+    if execution_async_id() != expected {
+        close_embedder_scopes_above(expected, saved.depth);
     }
     if dispatch_after {
         dispatch::dispatch(HookEvent::After, expected);
     }
-    pop(expected);
+    let _ = THREAD_STATE.try_with(|state| restore(state, saved, Some(resource_frame)));
+}
+
+#[cold]
+#[inline(never)]
+fn close_embedder_scopes_above(expected: AsyncId, depth: usize) {
+    let Ok(actual) = THREAD_STATE.try_with(|state| state.ids.get().0) else {
+        return;
+    };
+    fault::report(Fault::StackCorrupted { actual, expected });
+    // Close, innermost first, the embedder scopes opened inside this one.
+    loop {
+        let top = THREAD_STATE.try_with(|state| {
+            let scopes = state.embedder_scopes.borrow();
+            scopes.last().filter(|scope| scope.saved.depth > depth).map(|scope| scope.resource.id())
+        });
+        let Ok(Some(top)) = top else {
+            break;
+        };
+        dispatch::dispatch(HookEvent::After, top);
+        let _ = THREAD_STATE.try_with(pop_embedder_scope);
+    }
+}
+
+fn pop_embedder_scope(state: &ThreadState) {
+    let popped = state.embedder_scopes.borrow_mut().pop();
+    if let Some(scope) = popped {
+        let mut scope = scope;
+        restore(state, &mut scope.saved, None);
+        // `scope.resource` is dropped only now, after the current resource
+        // pointer stopped pointing to it.
+        drop(scope);
+    }
+}
+
+/// Opens an embedder scope of `resource`, entering `frame` (or, with `None`,
+/// keeping the current frame), and dispatches `before` if asked.
+pub(crate) fn emit_embedder_before(resource: Resource, frame: Option<&ContextFrame>, dispatch_before: bool) {
+    let id = resource.id();
+    let _ = THREAD_STATE.try_with(|state| {
+        let resource = Box::new(resource);
+        // SAFETY: the box is kept in the embedder scope together with the
+        // saved state, and dropped only after the state was restored.
+        let saved = unsafe { enter(state, &resource, frame) };
+        state.embedder_scopes.borrow_mut().push(EmbedderScope { resource, saved });
+    });
+    if dispatch_before {
+        dispatch::dispatch(HookEvent::Before, id);
+    }
+}
+
+/// Closes the embedder scope of `id`. If it is not the innermost scope, that
+/// is stack corruption: reported, and repaired by closing the embedder
+/// scopes above it too, if only embedder scopes are above it; otherwise
+/// (guarded scopes are open inside it) the call is ignored.
+pub(crate) fn emit_embedder_after(id: AsyncId, dispatch_after: bool, resource_frame: Option<&ContextFrame>) {
+    let plan = THREAD_STATE.try_with(|state| {
+        let scopes = state.embedder_scopes.borrow();
+        let position = scopes.iter().rposition(|scope| scope.resource.id() == id);
+        // Only embedder scopes are above `id` if the open depth is its own
+        // plus one per embedder scope above it.
+        let only_embedder_scopes_above = position
+            .is_some_and(|position| scopes[position].saved.depth + scopes.len() - position == state.depth.get());
+        let scopes_above = position.map_or(0, |position| scopes.len() - position - 1);
+        (state.ids.get().0, position.is_some(), only_embedder_scopes_above, scopes_above)
+    });
+    let Ok((current, is_open, only_embedder_scopes_above, scopes_above)) = plan else {
+        return;
+    };
+    if current != id || !is_open {
+        fault::report(Fault::StackCorrupted { actual: current, expected: id });
+        if !only_embedder_scopes_above {
+            return;
+        }
+        for _ in 0..scopes_above {
+            dispatch::dispatch(HookEvent::After, execution_async_id());
+            let _ = THREAD_STATE.try_with(pop_embedder_scope);
+        }
+    }
+    if dispatch_after {
+        dispatch::dispatch(HookEvent::After, id);
+    }
+    let _ = THREAD_STATE.try_with(|state| {
+        let popped = state.embedder_scopes.borrow_mut().pop();
+        if let Some(mut scope) = popped {
+            restore(state, &mut scope.saved, resource_frame);
+            drop(scope);
+        }
+    });
 }
 
 /// Embedder API: makes `id` the current execution id and dispatches
 /// `before`, for runtimes that cannot use [`AsyncResource`] scopes.
 ///
-/// The trigger of the pushed entry is unknown here and reads as
+/// The trigger of the opened scope is unknown here and reads as
 /// [`AsyncId::NONE`]; the context frame is left as it is. Prefer
 /// [`AsyncResource::emit_before`](crate::AsyncResource::emit_before), which
 /// knows both.
@@ -184,18 +273,19 @@ fn exit_corrupted(expected: AsyncId, dispatch_after: bool) {
 /// emit_after(id);
 /// assert_eq!(execution_async_id(), AsyncId::ROOT);
 /// ```
+///
+/// [`AsyncResource`]: crate::AsyncResource
 #[track_caller]
 pub fn emit_before(id: AsyncId) {
-    let resource = Resource::new(id, AsyncId::NONE, "Embedder", Location::caller(), None);
-    push(&resource, None);
-    dispatch::dispatch(HookEvent::Before, id);
+    emit_embedder_before(Resource::new(id, AsyncId::NONE, "Embedder", Location::caller(), None), None, true);
 }
 
-/// Embedder API: dispatches `after` for `id` and pops it.
+/// Embedder API: dispatches `after` for `id` and closes its scope.
 ///
-/// `id` must be the current execution id. Anything else is stack corruption:
-/// reported as `async hook stack has become corrupted (actual: A, expected:
-/// E)` and handled by the [stack corruption policy](crate::set_stack_corruption_policy).
+/// `id` must be the innermost open scope. Anything else is stack
+/// corruption: reported as `async hook stack has become corrupted (actual:
+/// A, expected: E)` and handled by the
+/// [stack corruption policy](crate::set_stack_corruption_policy).
 pub fn emit_after(id: AsyncId) {
-    exit(id, true);
+    emit_embedder_after(id, true, None);
 }

@@ -6,7 +6,6 @@
 mod support;
 
 use std::future::Future;
-use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use async_hooks_core::{
@@ -121,7 +120,7 @@ fn a_future_completed_gets_a_scope_per_poll_then_resolve_then_destroy() {
     })
     .in_async_resource("Polled");
     let id = future.resource().async_id();
-    let mut future = pin!(future);
+    let mut future = Box::pin(future);
     let mut cx = Context::from_waker(Waker::noop());
     let seen = loop {
         if let Poll::Ready(seen) = future.as_mut().poll(&mut cx) {
