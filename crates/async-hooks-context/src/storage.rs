@@ -63,7 +63,7 @@ impl<T: Send + Sync + 'static> AsyncLocalStorage<T> {
     }
 
     /// This storage's key in context frames.
-    #[inline]
+    #[inline(always)]
     pub fn key(&self) -> StoreKey {
         match StoreKey::from_u64(self.key.load(Ordering::Relaxed)) {
             Some(key) => key,
@@ -168,22 +168,19 @@ impl<T: Send + Sync + 'static> AsyncLocalStorage<T> {
     /// let length = storage.run(String::from("request-17"), || storage.with(|id| id.map(String::len)));
     /// assert_eq!(length, Some(10));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
         let key = self.key();
         let epoch = self.epoch.load(Ordering::Relaxed);
         ContextFrame::with_current(|frame| {
-            let value = frame
-                .get(key)
-                .and_then(|value| value.downcast_ref::<StoreValue<T>>())
-                .filter(|value| value.epoch == epoch)
-                .map(|value| &value.value);
+            let value =
+                frame.get_as::<StoreValue<T>>(key).filter(|value| value.epoch == epoch).map(|value| &value.value);
             f(value)
         })
     }
 
     /// A clone of the current value.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self) -> Option<T>
     where
         T: Clone,

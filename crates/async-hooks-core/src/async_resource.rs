@@ -3,13 +3,12 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::dispatch::{self, in_hook};
 use crate::frame::ContextFrame;
 use crate::stack;
-use crate::{AsyncId, Attribute, HookEvent, Resource, execution_async_id};
+use crate::{AsyncId, Attribute, AttributeSet, HookEvent, Resource, execution_async_id};
 
 /// Options for [`AsyncResource::with_options`], as in Node.
 ///
@@ -97,6 +96,7 @@ impl AsyncResource {
             resource_type,
             options: AsyncResourceOptions::default(),
             attributes: Vec::new(),
+            shared_attributes: None,
             location: Location::caller(),
         }
     }
@@ -105,7 +105,7 @@ impl AsyncResource {
     fn create(
         resource_type: &'static str,
         options: AsyncResourceOptions,
-        attributes: Option<Arc<Vec<Attribute>>>,
+        attributes: Option<AttributeSet>,
         location: &'static Location<'static>,
     ) -> AsyncResource {
         let id = AsyncId::allocate();
@@ -322,6 +322,7 @@ pub struct AsyncResourceBuilder {
     resource_type: &'static str,
     options: AsyncResourceOptions,
     attributes: Vec<Attribute>,
+    shared_attributes: Option<AttributeSet>,
     location: &'static Location<'static>,
 }
 
@@ -344,6 +345,14 @@ impl AsyncResourceBuilder {
         self
     }
 
+    /// Attaches a shared [`AttributeSet`] (one reference-count increment;
+    /// no allocation). Attributes added with [`attribute`](Self::attribute)
+    /// come after the set's.
+    pub fn attribute_set(mut self, set: AttributeSet) -> Self {
+        self.shared_attributes = Some(set);
+        self
+    }
+
     /// Sets the creation site hooks see, for wrappers that are themselves
     /// `#[track_caller]`.
     pub fn location(mut self, location: &'static Location<'static>) -> Self {
@@ -353,7 +362,11 @@ impl AsyncResourceBuilder {
 
     /// Creates the resource (dispatching `init`).
     pub fn build(self) -> AsyncResource {
-        let attributes = if self.attributes.is_empty() { None } else { Some(Arc::new(self.attributes)) };
+        let attributes = match (self.shared_attributes, self.attributes.is_empty()) {
+            (shared, true) => shared.filter(|set| !set.is_empty()),
+            (None, false) => Some(AttributeSet::new(self.attributes)),
+            (Some(shared), false) => Some(AttributeSet::new(shared.as_slice().iter().cloned().chain(self.attributes))),
+        };
         AsyncResource::create(self.resource_type, self.options, attributes, self.location)
     }
 }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 /// A key/value fact about an async resource, such as a pool task's worker
 /// index or queue wait.
@@ -115,5 +116,38 @@ impl From<&'static str> for AttributeValue {
 impl From<String> for AttributeValue {
     fn from(value: String) -> Self {
         AttributeValue::Str(Cow::Owned(value))
+    }
+}
+
+/// A list of attributes shared by many resources, such as every task of one
+/// pool: built once, attached to each resource with one reference-count
+/// increment instead of an allocation.
+///
+/// # Examples
+///
+/// ```
+/// use async_hooks_core::{AsyncResource, Attribute, AttributeSet};
+///
+/// let pool_attributes = AttributeSet::new([Attribute::new("pool.name", "images")]);
+/// let task = AsyncResource::builder("WorkerPoolTask").attribute_set(pool_attributes.clone()).build();
+/// assert_eq!(task.resource().attributes(), pool_attributes.as_slice());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttributeSet(Arc<Vec<Attribute>>);
+
+impl AttributeSet {
+    /// A set of `attributes`.
+    pub fn new(attributes: impl IntoIterator<Item = Attribute>) -> AttributeSet {
+        AttributeSet(Arc::new(attributes.into_iter().collect()))
+    }
+
+    /// The attributes.
+    pub fn as_slice(&self) -> &[Attribute] {
+        &self.0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }

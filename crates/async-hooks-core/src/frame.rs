@@ -10,7 +10,7 @@
 //! Stores (see `async-hooks-context`) are built on this module; applications
 //! rarely use it directly.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -71,6 +71,8 @@ impl StoreKey {
 #[derive(Clone)]
 struct FrameEntry {
     key: StoreKey,
+    /// The value's type, recorded once so reads need no virtual call.
+    type_id: TypeId,
     value: FrameValue,
 }
 
@@ -128,6 +130,7 @@ impl ContextFrame {
         entries.iter().find(|entry| entry.key == key).map(|entry| &*entry.value)
     }
 
+    #[inline(always)]
     fn slice(&self) -> &[FrameEntry] {
         self.entries.as_ref().map_or(&[], |entries| &entries[..])
     }
@@ -149,7 +152,7 @@ impl ContextFrame {
             old[..position]
                 .iter()
                 .cloned()
-                .chain(std::iter::once(FrameEntry { key, value }))
+                .chain(std::iter::once(FrameEntry { key, type_id: (*value).type_id(), value }))
                 .chain(old[after..].iter().cloned()),
         );
         ContextFrame { entries: Some(entries) }
@@ -188,10 +191,12 @@ impl ContextFrame {
     ///
     /// `f` may do anything, including changing the current frame: the frame
     /// it was handed stays valid until it returns.
-    #[inline]
+    #[inline(always)]
     pub fn with_current<R>(f: impl FnOnce(&ContextFrame) -> R) -> R {
-        let borrowed = THREAD_STATE.try_with(|state| {
+        let mut f = Some(f);
+        let result = THREAD_STATE.try_with(|state| {
             state.frame_borrows.set(state.frame_borrows.get() + 1);
+            let _release = BorrowGuard(state);
             // SAFETY: `Cell` never hands out references to its contents, so
             // no reference to the slot exists while we copy its bits. The
             // copy is a second handle to the same allocation that is never
@@ -201,16 +206,27 @@ impl ContextFrame {
             // parked in `retired_frames` instead of being dropped (see
             // `retire_in`), and `BorrowGuard` empties `retired_frames` only
             // after `f` has returned.
-            ManuallyDrop::new(unsafe { std::ptr::read(state.frame.as_ptr()) })
+            let frame = ManuallyDrop::new(unsafe { std::ptr::read(state.frame.as_ptr()) });
+            (f.take().expect("called once"))(&frame)
         });
-        match borrowed {
-            Ok(frame) => {
-                let _guard = BorrowGuard;
-                f(&frame)
-            }
+        match result {
+            Ok(result) => result,
             // The thread is being torn down: no context survives teardown.
-            Err(_) => f(&ContextFrame::empty()),
+            Err(_) => (f.take().expect("not called yet"))(&ContextFrame::empty()),
         }
+    }
+
+    /// The value of `key` as a `T`, if the frame holds one of that type.
+    #[inline(always)]
+    pub fn get_as<T: Any>(&self, key: StoreKey) -> Option<&T> {
+        let entry = self.slice().iter().find(|entry| entry.key == key)?;
+        if entry.type_id != TypeId::of::<T>() {
+            return None;
+        }
+        // SAFETY: `type_id` was taken from the value itself when the entry
+        // was made (`with_value`), so the value is a `T`. Comparing the
+        // stored id avoids `downcast_ref`'s virtual call.
+        Some(unsafe { &*(Arc::as_ptr(&entry.value) as *const T) })
     }
 
     /// Makes `self` this thread's current frame until the guard is dropped,
@@ -312,21 +328,26 @@ pub(crate) fn retire_in(state: &ThreadState, frame: ContextFrame) {
     }
 }
 
-struct BorrowGuard;
+/// Ends one `with_current` borrow; the last one frees the parked frames.
+struct BorrowGuard<'a>(&'a ThreadState);
 
-impl Drop for BorrowGuard {
+impl Drop for BorrowGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
-        let released = THREAD_STATE.try_with(|state| {
-            let remaining = state.frame_borrows.get() - 1;
-            state.frame_borrows.set(remaining);
-            if remaining == 0 && !state.retired_frames.borrow().is_empty() {
-                std::mem::take(&mut *state.retired_frames.borrow_mut())
-            } else {
-                Vec::new()
-            }
-        });
-        drop(released);
+        let state = self.0;
+        let remaining = state.frame_borrows.get() - 1;
+        state.frame_borrows.set(remaining);
+        if remaining == 0 && !state.retired_frames.borrow().is_empty() {
+            free_retired_frames(state);
+        }
     }
+}
+
+#[cold]
+fn free_retired_frames(state: &ThreadState) {
+    let retired = std::mem::take(&mut *state.retired_frames.borrow_mut());
+    // Dropped after the borrow ends: value destructors may use the context.
+    drop(retired);
 }
 
 #[cfg(all(test, not(async_hooks_loom)))]

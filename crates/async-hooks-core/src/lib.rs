@@ -80,7 +80,7 @@ mod thread_state;
 mod loom_models;
 
 pub use async_resource::{AsyncResource, AsyncResourceBuilder, AsyncResourceOptions, DestroyError};
-pub use attribute::{Attribute, AttributeValue};
+pub use attribute::{Attribute, AttributeSet, AttributeValue};
 pub use callbacks::HookCallbacks;
 pub use fault::{
     Fault, FaultPolicy, reset_fault_handler, set_fault_handler, set_hook_panic_policy, set_stack_corruption_policy,
@@ -89,7 +89,7 @@ pub use frame::{ContextFrame, StoreKey};
 pub use future::{FutureExt, InAsyncResource};
 pub use hooks::{HookEvent, Hooks, Interest};
 pub use id::AsyncId;
-pub use registry::{AsyncHook, create_hook};
+pub use registry::{AsyncHook, any_hook_enabled, create_hook};
 pub use resource::Resource;
 pub use stack::{
     emit_after, emit_before, execution_async_id, execution_async_resource, execution_stack_depth, trigger_async_id,

@@ -52,23 +52,30 @@ fn loom_enable_disable_races_with_dispatch() {
 
 /// A frame captured on one thread is entered on another while the first
 /// replaces its own: the value stays readable wherever it is entered, and
-/// the shared entries are freed exactly once (loom checks the `Arc`).
+/// the shared entries are freed exactly once (loom checks the `Arc`), with
+/// two stores set and one removed concurrently.
 #[test]
 fn loom_frame_swap_across_threads() {
     loom::model(|| {
-        let key = StoreKey::allocate();
-        let frame = ContextFrame::empty().with_value(key, StdArc::new(5_u32));
+        // Two stores, as two `AsyncLocalStorage`s would set them.
+        let (first, second) = (StoreKey::allocate(), StoreKey::allocate());
+        let frame = ContextFrame::empty().with_value(first, StdArc::new(5_u32));
         let _entered = frame.enter();
+        let frame = ContextFrame::current().with_value(second, StdArc::new("two"));
+        let _entered_both = frame.enter();
         let captured = ContextFrame::current();
 
         let other = thread::spawn(move || {
             let _entered = captured.enter();
             ContextFrame::with_current(|current| {
-                assert_eq!(current.get(key).and_then(|value| value.downcast_ref::<u32>()), Some(&5));
+                assert_eq!(current.get_as::<u32>(first), Some(&5));
+                assert_eq!(current.get_as::<&str>(second), Some(&"two"));
             });
         });
 
         drop(frame);
+        ContextFrame::set_current(ContextFrame::current().without(first));
+        ContextFrame::with_current(|current| assert_eq!(current.get_as::<&str>(second), Some(&"two")));
         ContextFrame::set_current(ContextFrame::empty());
         ContextFrame::with_current(|current| assert!(current.is_empty()));
         other.join().unwrap();

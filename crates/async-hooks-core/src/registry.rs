@@ -149,6 +149,23 @@ pub(crate) fn registry() -> &'static HookRegistry {
     &REGISTRY
 }
 
+/// Whether any hook set is enabled, for integrations that can skip building
+/// what only hooks would read (attributes, timestamps) when none is.
+///
+/// # Examples
+///
+/// ```
+/// use async_hooks_core::{any_hook_enabled, create_hook, HookCallbacks};
+///
+/// let hook = create_hook(HookCallbacks::new().on_init(|_, _, _, _| {}));
+/// hook.enable();
+/// assert!(any_hook_enabled());
+/// ```
+#[inline]
+pub fn any_hook_enabled() -> bool {
+    !registry().interest().is_empty()
+}
+
 /// Registers a hook set, disabled. Call [`AsyncHook::enable`] to start
 /// receiving events.
 ///

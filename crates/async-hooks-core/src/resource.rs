@@ -3,9 +3,8 @@
 
 use std::fmt;
 use std::panic::Location;
-use std::sync::Arc;
 
-use crate::{AsyncId, Attribute, AttributeValue};
+use crate::{AsyncId, Attribute, AttributeSet, AttributeValue};
 
 /// A cheap, cloneable description of an async resource: its ids, its type,
 /// where it was created, and the attributes it was created with.
@@ -34,7 +33,7 @@ pub struct Resource {
     trigger: AsyncId,
     resource_type: &'static str,
     location: &'static Location<'static>,
-    attributes: Option<Arc<Vec<Attribute>>>,
+    attributes: Option<AttributeSet>,
 }
 
 impl Resource {
@@ -43,7 +42,7 @@ impl Resource {
         trigger: AsyncId,
         resource_type: &'static str,
         location: &'static Location<'static>,
-        attributes: Option<Arc<Vec<Attribute>>>,
+        attributes: Option<AttributeSet>,
     ) -> Resource {
         Resource { id, trigger, resource_type, location, attributes }
     }
@@ -71,7 +70,7 @@ impl Resource {
 
     /// The attributes the resource was created with.
     pub fn attributes(&self) -> &[Attribute] {
-        self.attributes.as_ref().map_or(&[], |attributes| attributes.as_slice())
+        self.attributes.as_ref().map_or(&[], AttributeSet::as_slice)
     }
 
     /// The value of the attribute named `key`, if the resource has one.
