@@ -1,0 +1,165 @@
+//! Pool round trip: submit + process + callback, per task, against a bare
+//! crossbeam-channel worker pool with the same number of threads.
+//!
+//! Each measurement submits a batch of tasks from one thread and waits for
+//! all their callbacks, so it is the throughput cost per task (the queue
+//! stays busy), not the latency of one isolated hand-off. Criterion reports
+//! each variant; the end of the run measures the three side by side,
+//! interleaved, and prints the ratios to the bare pool.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use async_hooks_core::{Hooks, create_hook};
+use async_hooks_pool::WorkerPool;
+use criterion::{Criterion, criterion_group};
+
+const THREADS: usize = 2;
+
+fn process(n: u64) -> u64 {
+    black_box(n).wrapping_mul(31).wrapping_add(7)
+}
+
+/// The baseline: what one writes by hand with crossbeam-channel.
+struct BareCrossbeamPool {
+    sender: Option<crossbeam_channel::Sender<Box<dyn FnOnce() + Send>>>,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+impl BareCrossbeamPool {
+    fn new(num_threads: usize) -> BareCrossbeamPool {
+        let (sender, receiver) = crossbeam_channel::unbounded::<Box<dyn FnOnce() + Send>>();
+        let workers = (0..num_threads)
+            .map(|_| {
+                let receiver = receiver.clone();
+                thread::spawn(move || {
+                    for job in receiver {
+                        job();
+                    }
+                })
+            })
+            .collect();
+        BareCrossbeamPool { sender: Some(sender), workers }
+    }
+
+    fn run_task(&self, task: u64, callback: impl FnOnce(u64) + Send + 'static) {
+        let job = Box::new(move || callback(process(task)));
+        self.sender.as_ref().expect("open").send(job).expect("workers alive");
+    }
+}
+
+impl Drop for BareCrossbeamPool {
+    fn drop(&mut self) {
+        drop(self.sender.take());
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// A hook set of no-op callbacks for every event.
+struct NoOpHooks;
+
+impl Hooks for NoOpHooks {}
+
+static BARE_DONE: AtomicU64 = AtomicU64::new(0);
+static POOL_DONE: AtomicU64 = AtomicU64::new(0);
+
+fn wait_for(counter: &AtomicU64, target: u64) {
+    while counter.load(Ordering::Acquire) < target {
+        std::hint::spin_loop();
+        thread::yield_now();
+    }
+}
+
+fn bare_batch(pool: &BareCrossbeamPool, tasks: u64) -> Duration {
+    let target = BARE_DONE.load(Ordering::Acquire) + tasks;
+    let start = Instant::now();
+    for task in 0..tasks {
+        pool.run_task(task, |result| {
+            black_box(result);
+            BARE_DONE.fetch_add(1, Ordering::Release);
+        });
+    }
+    wait_for(&BARE_DONE, target);
+    start.elapsed()
+}
+
+fn pool_batch(pool: &WorkerPool<u64, u64>, tasks: u64) -> Duration {
+    let target = POOL_DONE.load(Ordering::Acquire) + tasks;
+    let start = Instant::now();
+    for task in 0..tasks {
+        let submitted = pool.run_task(task, |result| {
+            let _ = black_box(result);
+            POOL_DONE.fetch_add(1, Ordering::Release);
+        });
+        debug_assert!(submitted.is_ok());
+    }
+    wait_for(&POOL_DONE, target);
+    start.elapsed()
+}
+
+fn round_trip(c: &mut Criterion) {
+    let bare = BareCrossbeamPool::new(THREADS);
+    let pool = WorkerPool::builder().name("bench").num_threads(THREADS).build(process).expect("pool starts");
+    let mut group = c.benchmark_group("pool_round_trip");
+    group.bench_function("bare_crossbeam_pool", |b| b.iter_custom(|iters| bare_batch(&bare, iters)));
+    group.bench_function("worker_pool_hooks_off", |b| b.iter_custom(|iters| pool_batch(&pool, iters)));
+    let hook = create_hook(NoOpHooks);
+    hook.enable();
+    group.bench_function("worker_pool_one_noop_hook", |b| b.iter_custom(|iters| pool_batch(&pool, iters)));
+    hook.disable();
+    group.finish();
+}
+
+/// Interleaved rounds of each variant; the median ns/task of each.
+fn side_by_side() {
+    const TASKS: u64 = 200_000;
+    const ROUNDS: usize = 7;
+    let bare = BareCrossbeamPool::new(THREADS);
+    let pool = WorkerPool::builder().name("bench").num_threads(THREADS).build(process).expect("pool starts");
+    let hook = create_hook(NoOpHooks);
+    let per_task = |duration: Duration| duration.as_nanos() as f64 / TASKS as f64;
+    let (mut bare_ns, mut off_ns, mut on_ns) = (Vec::new(), Vec::new(), Vec::new());
+    // Warm-up.
+    bare_batch(&bare, TASKS);
+    pool_batch(&pool, TASKS);
+    for _ in 0..ROUNDS {
+        bare_ns.push(per_task(bare_batch(&bare, TASKS)));
+        off_ns.push(per_task(pool_batch(&pool, TASKS)));
+        hook.enable();
+        on_ns.push(per_task(pool_batch(&pool, TASKS)));
+        hook.disable();
+    }
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let (bare, off, on) = (median(bare_ns), median(off_ns), median(on_ns));
+    println!();
+    println!("pool round trip, {THREADS} threads, {TASKS} tasks per round, median of {ROUNDS} interleaved rounds:");
+    println!("  bare crossbeam-channel pool      {bare:8.1} ns/task  1.00x");
+    println!("  WorkerPool, hooks off            {off:8.1} ns/task  {:.2}x (budget <= 1.50x)", off / bare);
+    println!("  WorkerPool, one no-op hook set   {on:8.1} ns/task  {:.2}x", on / bare);
+}
+
+fn config() -> Criterion {
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(20)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = round_trip
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // `cargo bench -- <filter>` and `--list` skip the comparison.
+    if std::env::args().skip(1).all(|argument| argument == "--bench") {
+        side_by_side();
+    }
+}

@@ -1,0 +1,165 @@
+//! Worker threads: the loop that takes tasks from the queue, runs them in
+//! their own scope, and replaces itself after a panic.
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use std::{io, thread};
+
+use async_hooks_core::Attribute;
+
+use crate::TaskError;
+use crate::attributes::{POOL_QUEUE_WAIT_US, POOL_WORKER, micros};
+use crate::pool::Shared;
+use crate::queue::{Job, Message};
+use crate::sync::lock;
+
+thread_local! {
+    /// `(pool id, worker index)` of the pool worker running on this thread.
+    static CURRENT_WORKER: Cell<Option<(u64, usize)>> = const { Cell::new(None) };
+}
+
+/// The index of the pool worker running on this thread (`0..num_threads`),
+/// or `None` if this is not a pool worker thread.
+///
+/// # Examples
+///
+/// ```
+/// use async_hooks_pool::{WorkerPool, current_worker_index};
+///
+/// let pool = WorkerPool::new(1, |_: ()| current_worker_index()).unwrap();
+/// assert_eq!(pool.run_blocking(()), Ok(Some(0)));
+/// assert_eq!(current_worker_index(), None);
+/// ```
+pub fn current_worker_index() -> Option<usize> {
+    CURRENT_WORKER.try_with(|current| current.get().map(|(_, index)| index)).ok().flatten()
+}
+
+/// Whether this thread is a worker of the pool `pool_id`.
+pub(crate) fn is_worker_of(pool_id: u64) -> bool {
+    CURRENT_WORKER.try_with(|current| current.get().is_some_and(|(id, _)| id == pool_id)).unwrap_or(false)
+}
+
+/// What the loop does after a job.
+enum JobEnd {
+    Continue,
+    /// The processor panicked: this thread's state is suspect, replace it.
+    Replace,
+}
+
+/// Starts worker `index` of `shared`'s pool.
+pub(crate) fn spawn_worker<T, R>(shared: &Arc<Shared<T, R>>, index: usize) -> io::Result<thread::JoinHandle<()>>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+{
+    let mut builder = thread::Builder::new().name(shared.config.thread_name(index));
+    if let Some(stack_size) = shared.config.stack_size {
+        builder = builder.stack_size(stack_size);
+    }
+    let worker_shared = shared.clone();
+    // A plain std thread, not an async-hooks one: workers belong to no
+    // submitter, each task brings its own context.
+    builder.spawn(move || worker_main(worker_shared, index))
+}
+
+fn worker_main<T, R>(shared: Arc<Shared<T, R>>, index: usize)
+where
+    T: Send + 'static,
+    R: Send + 'static,
+{
+    let _ = CURRENT_WORKER.try_with(|current| current.set(Some((shared.id, index))));
+    shared.config.start_worker(index);
+    loop {
+        let message = match shared.queue.receiver().recv() {
+            Ok(message) => message,
+            // The pool holds a sender while workers run; be defensive anyway.
+            Err(_) => break,
+        };
+        let job = match message {
+            Message::Run(job) => job,
+            Message::Stop => break,
+        };
+        match run_job(&shared, index, job) {
+            JobEnd::Continue => {}
+            JobEnd::Replace => {
+                shared.metrics.worker_replaced();
+                shared.config.stop_worker(index);
+                match spawn_worker(&shared, index) {
+                    Ok(replacement) => {
+                        // Registered before this thread ends, so a closer that
+                        // joins this thread finds the replacement afterwards.
+                        lock(&shared.workers).push(replacement);
+                        return;
+                    }
+                    // No new thread to be had: go on in this one, after
+                    // running the per-worker initialisation again.
+                    Err(_) => shared.config.start_worker(index),
+                }
+            }
+        }
+    }
+    shared.config.stop_worker(index);
+}
+
+fn run_job<T, R>(shared: &Shared<T, R>, index: usize, job: Job<T, R>) -> JobEnd {
+    let Job { input, task } = job;
+    // Cancelled while queued: the canceller delivered and counted it.
+    if !task.claim() {
+        shared.metrics.cancelled_task_dequeued();
+        return JobEnd::Continue;
+    }
+    let worker_metrics = shared.metrics.worker(index);
+    let started = Instant::now();
+    let waited = started.saturating_duration_since(task.submitted_at());
+    task.resource().record(&[Attribute::new(POOL_WORKER, index), Attribute::new(POOL_QUEUE_WAIT_US, micros(waited))]);
+
+    let refusal = if shared.forced.load(Ordering::Acquire) {
+        shared.metrics.task_closed();
+        Some(TaskError::Closed)
+    } else if task.deadline().is_some_and(|deadline| started >= deadline) {
+        shared.metrics.task_timed_out();
+        Some(TaskError::TimedOut)
+    } else {
+        None
+    };
+    if let Some(error) = refusal {
+        worker_metrics.task_skipped(waited);
+        drop(input);
+        if task.deliver(Err(error), None) {
+            shared.metrics.callback_panicked();
+        }
+        return JobEnd::Continue;
+    }
+
+    worker_metrics.task_started(waited);
+    let processor = &shared.processor;
+    let output = task.resource().run_in_async_scope(|| catch_unwind(AssertUnwindSafe(|| processor(input))));
+    let run_time = started.elapsed();
+    worker_metrics.task_finished(run_time, output.is_err());
+    let (result, end) = match output {
+        Ok(output) => (Ok(output), JobEnd::Continue),
+        Err(payload) => (Err(TaskError::Panicked(panic_message(payload))), JobEnd::Replace),
+    };
+    if task.deliver(result, Some(run_time)) {
+        shared.metrics.callback_panicked();
+    }
+    end
+}
+
+/// The message of a panic payload (`panic!` gives `&str` or `String`).
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(message) => (*message).to_owned(),
+            Err(payload) => {
+                // A payload of another type: its drop is user code too.
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                String::from("Box<dyn Any>")
+            }
+        },
+    }
+}
