@@ -87,5 +87,5 @@ fn with_lends_the_value_without_cloning() {
     let storage = AsyncLocalStorage::new();
     let seen = storage.run(NotClone(3), || storage.with(|value| value.map(|value| value.0)));
     assert_eq!(seen, Some(3));
-    assert_eq!(storage.with(|value| value.is_none()), true);
+    assert!(storage.with(|value| value.is_none()));
 }

@@ -9,10 +9,11 @@
 //! `emit_after`) have no guard; they keep their saved state in the thread's
 //! `embedder_scopes`.
 //!
-//! Architecture invariant: the current resource pointer in the thread state
-//! always points to the resource of an open scope — borrowed by its guard,
-//! or owned by its embedder entry — and each scope restores the previous
-//! pointer before its resource can go away.
+//! Architecture invariant: the current resource in the thread state is
+//! always that of an open scope — a pointer to the resource a guard
+//! borrows, or "the innermost embedder scope", whose resource is kept
+//! inline in `embedder_scopes` — and each scope restores the previous one
+//! before its resource can go away.
 
 use std::panic::Location;
 use std::ptr::NonNull;
@@ -26,7 +27,7 @@ use crate::{AsyncId, HookEvent, Resource};
 /// What a scope must restore when it ends.
 pub(crate) struct SavedState {
     ids: (AsyncId, AsyncId),
-    resource: Option<NonNull<Resource>>,
+    resource: CurrentResource,
     /// The number of open scopes before this one.
     depth: usize,
     frame: SavedFrame,
@@ -40,11 +41,22 @@ enum SavedFrame {
     Saved(ContextFrame),
 }
 
+/// Which resource is current on a thread.
+#[derive(Clone, Copy)]
+pub(crate) enum CurrentResource {
+    /// No scope is open.
+    Root,
+    /// A guarded scope's resource, borrowed by its guard.
+    Guarded(NonNull<Resource>),
+    /// The innermost embedder scope's resource (the last of
+    /// `embedder_scopes`): kept inline there, so no pointer to it is held
+    /// while the vector may grow.
+    Embedder,
+}
+
 /// A scope opened through the embedder API.
 pub(crate) struct EmbedderScope {
-    /// Boxed so that the current resource pointer stays valid while the
-    /// vector grows.
-    resource: Box<Resource>,
+    resource: Resource,
     saved: SavedState,
 }
 
@@ -90,10 +102,14 @@ pub fn trigger_async_id() -> AsyncId {
 pub fn execution_async_resource() -> Option<Resource> {
     THREAD_STATE
         .try_with(|state| {
-            // SAFETY: the pointer is to the resource of an open scope, which
-            // outlives the scope (the module's invariant), and we are on the
-            // scope's own thread.
-            state.resource.get().map(|resource| unsafe { resource.as_ref() }.clone())
+            match state.resource.get() {
+                CurrentResource::Root => None,
+                // SAFETY: the pointer is to the resource of an open guarded
+                // scope, which outlives the scope (the module's invariant),
+                // and we are on the scope's own thread.
+                CurrentResource::Guarded(resource) => Some(unsafe { resource.as_ref() }.clone()),
+                CurrentResource::Embedder => state.embedder_scopes.borrow().last().map(|scope| scope.resource.clone()),
+            }
         })
         .ok()
         .flatten()
@@ -113,6 +129,22 @@ pub fn execution_stack_depth() -> usize {
 /// to [`exit`] (or the embedder scope holding it is popped) on this thread.
 #[inline(always)]
 pub(crate) unsafe fn enter(state: &ThreadState, resource: &Resource, frame: Option<&ContextFrame>) -> SavedState {
+    // SAFETY: the caller keeps `resource` valid for the scope.
+    unsafe { enter_as(state, resource, CurrentResource::Guarded(NonNull::from(resource)), frame) }
+}
+
+/// [`enter`], with `current` as what becomes the current resource.
+///
+/// # Safety
+///
+/// As for [`enter`] when `current` is `Guarded`.
+#[inline(always)]
+unsafe fn enter_as(
+    state: &ThreadState,
+    resource: &Resource,
+    current: CurrentResource,
+    frame: Option<&ContextFrame>,
+) -> SavedState {
     let saved_frame = match frame {
         Some(frame) if frame::is_current_in(state, frame) => SavedFrame::Unchanged,
         Some(frame) => SavedFrame::Saved(state.frame.replace(frame.clone())),
@@ -122,7 +154,7 @@ pub(crate) unsafe fn enter(state: &ThreadState, resource: &Resource, frame: Opti
     state.depth.set(depth + 1);
     SavedState {
         ids: state.ids.replace((resource.id(), resource.trigger_async_id())),
-        resource: state.resource.replace(Some(NonNull::from(resource))),
+        resource: state.resource.replace(current),
         depth,
         frame: saved_frame,
     }
@@ -192,8 +224,6 @@ fn pop_embedder_scope(state: &ThreadState) {
     if let Some(scope) = popped {
         let mut scope = scope;
         restore(state, &mut scope.saved, None);
-        // `scope.resource` is dropped only now, after the current resource
-        // pointer stopped pointing to it.
         drop(scope);
     }
 }
@@ -203,10 +233,10 @@ fn pop_embedder_scope(state: &ThreadState) {
 pub(crate) fn emit_embedder_before(resource: Resource, frame: Option<&ContextFrame>, dispatch_before: bool) {
     let id = resource.id();
     let _ = THREAD_STATE.try_with(|state| {
-        let resource = Box::new(resource);
-        // SAFETY: the box is kept in the embedder scope together with the
-        // saved state, and dropped only after the state was restored.
-        let saved = unsafe { enter(state, &resource, frame) };
+        // SAFETY: `Embedder` holds no pointer: the resource is read from the
+        // embedder scope pushed right after, which stays on top for as long
+        // as `Embedder` is current.
+        let saved = unsafe { enter_as(state, &resource, CurrentResource::Embedder, frame) };
         state.embedder_scopes.borrow_mut().push(EmbedderScope { resource, saved });
     });
     if dispatch_before {

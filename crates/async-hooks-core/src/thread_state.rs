@@ -2,18 +2,17 @@
 //! entering and leaving a scope makes a single thread-local access.
 
 use std::cell::{Cell, RefCell};
-use std::ptr::NonNull;
 
 use crate::frame::ContextFrame;
-use crate::stack::EmbedderScope;
-use crate::{AsyncId, Resource};
+use crate::AsyncId;
+use crate::stack::{CurrentResource, EmbedderScope};
 
 pub(crate) struct ThreadState {
     /// `(execution_async_id, trigger_async_id)` of the innermost open scope.
     pub(crate) ids: Cell<(AsyncId, AsyncId)>,
     /// The resource of the innermost open scope; `None` at the root. Valid
     /// while that scope is open (see `stack.rs`).
-    pub(crate) resource: Cell<Option<NonNull<Resource>>>,
+    pub(crate) resource: Cell<CurrentResource>,
     /// How many scopes are open.
     pub(crate) depth: Cell<usize>,
     /// The current context frame.
@@ -32,7 +31,7 @@ impl ThreadState {
     const fn new() -> ThreadState {
         ThreadState {
             ids: Cell::new((AsyncId::ROOT, AsyncId::NONE)),
-            resource: Cell::new(None),
+            resource: Cell::new(CurrentResource::Root),
             depth: Cell::new(0),
             frame: Cell::new(ContextFrame::empty()),
             frame_borrows: Cell::new(0),

@@ -87,17 +87,12 @@ fn check(events: &[Event]) -> Result<(), String> {
             return Err(format!("event {event:?} at {position} after destroy"));
         }
         match event {
-            Event::Init { .. } => {
-                if !inited.insert(id) {
-                    return Err(format!("second init of {id}"));
-                }
-            }
+            Event::Init { .. } if !inited.insert(id) => return Err(format!("second init of {id}")),
+            Event::Init { .. } => {}
             _ if !inited.contains(&id) => return Err(format!("{event:?} before init")),
             Event::Before(_) => open.push(id),
-            Event::After(_) => {
-                if open.pop() != Some(id) {
-                    return Err(format!("after({id}) does not match the innermost before"));
-                }
+            Event::After(_) if open.pop() != Some(id) => {
+                return Err(format!("after({id}) does not match the innermost before"));
             }
             Event::Destroy(_) => {
                 destroyed.insert(id, position);

@@ -26,7 +26,15 @@ fn embedder_before_and_after_touch_only_the_stack_and_pass_ids_through() {
     let id = AsyncId::from_u64(9_000_001);
     emit_before(id);
     assert_eq!(execution_async_id(), id);
+    assert_eq!(async_hooks_core::execution_async_resource().map(|resource| resource.id()), Some(id));
+    // A guarded scope inside an embedder scope, and back.
+    let inner = AsyncResource::new("Inner");
+    inner.run_in_async_scope(|| {
+        assert_eq!(async_hooks_core::execution_async_resource().map(|resource| resource.id()), Some(inner.async_id()));
+    });
+    assert_eq!(async_hooks_core::execution_async_resource().map(|resource| resource.id()), Some(id));
     emit_after(id);
+    assert!(async_hooks_core::execution_async_resource().is_none());
     assert!(recorder.events().is_empty());
     hook.enable();
     emit_before(id);

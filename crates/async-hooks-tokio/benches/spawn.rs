@@ -1,0 +1,188 @@
+//! Per-task cost of each tier versus a bare `tokio::spawn`.
+//!
+//! One "task" is: spawn from `block_on`, one `yield_now` (two polls), join.
+//! criterion measures batches of [`BATCH`] tasks per runtime flavour and
+//! tier; then, under `cargo bench`, a hand-timed summary (best of 5 rounds
+//! of 20,000 tasks, same process) prints ns per task, the overhead over bare
+//! `tokio::spawn` and the ratio, with no hook set and with one hook set of
+//! no-op callbacks enabled. The hook tier needs `--cfg tokio_unstable`.
+
+use std::time::{Duration, Instant};
+
+use async_hooks_core::{AsyncHook, Hooks, create_hook};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use tokio::runtime::{Builder, Runtime};
+
+const BATCH: usize = 1_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavor {
+    CurrentThread,
+    MultiThread,
+}
+
+impl Flavor {
+    const ALL: [Flavor; 2] = [Flavor::CurrentThread, Flavor::MultiThread];
+
+    fn name(self) -> &'static str {
+        match self {
+            Flavor::CurrentThread => "current_thread",
+            Flavor::MultiThread => "multi_thread",
+        }
+    }
+
+    fn builder(self) -> Builder {
+        match self {
+            Flavor::CurrentThread => Builder::new_current_thread(),
+            Flavor::MultiThread => {
+                let mut builder = Builder::new_multi_thread();
+                builder.worker_threads(2);
+                builder
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tier {
+    /// `tokio::spawn` on a runtime without hooks.
+    Bare,
+    /// `async_hooks_tokio::spawn` on a runtime without hooks.
+    Wrapper,
+    /// `tokio::spawn` on a runtime with automatic propagation installed.
+    Hooks,
+}
+
+impl Tier {
+    fn name(self) -> &'static str {
+        match self {
+            Tier::Bare => "bare tokio::spawn",
+            Tier::Wrapper => "wrapper tier",
+            Tier::Hooks => "hook tier",
+        }
+    }
+
+    fn available(self) -> bool {
+        self != Tier::Hooks || async_hooks_tokio::is_automatic_propagation_available()
+    }
+
+    fn runtime(self, flavor: Flavor) -> Runtime {
+        let mut builder = flavor.builder();
+        if self == Tier::Hooks {
+            async_hooks_tokio::install(&mut builder).expect("built with --cfg tokio_unstable");
+        }
+        builder.build().expect("the runtime builds")
+    }
+}
+
+/// Spawns and joins `n` tasks of one yield each.
+fn spawn_and_join(runtime: &Runtime, tier: Tier, n: usize) {
+    runtime.block_on(async {
+        let mut handles = Vec::with_capacity(n);
+        for _ in 0..n {
+            let task = std::hint::black_box(async { tokio::task::yield_now().await });
+            handles.push(match tier {
+                Tier::Wrapper => async_hooks_tokio::spawn(task),
+                Tier::Bare | Tier::Hooks => tokio::spawn(task),
+            });
+        }
+        for handle in handles {
+            handle.await.expect("the task completes");
+        }
+    });
+}
+
+/// A hook set that implements every event and does nothing.
+struct NoopHooks;
+
+impl Hooks for NoopHooks {}
+
+fn noop_hook() -> AsyncHook<NoopHooks> {
+    let hook = create_hook(NoopHooks);
+    hook.enable();
+    hook
+}
+
+fn criterion_benches(criterion: &mut Criterion) {
+    for flavor in Flavor::ALL {
+        let mut group = criterion.benchmark_group(format!("spawn_join/{}", flavor.name()));
+        group.throughput(Throughput::Elements(BATCH as u64));
+        for tier in [Tier::Bare, Tier::Wrapper, Tier::Hooks] {
+            if !tier.available() {
+                continue;
+            }
+            let runtime = tier.runtime(flavor);
+            group.bench_function(BenchmarkId::from_parameter(tier.name()), |bencher| {
+                bencher.iter(|| spawn_and_join(&runtime, tier, BATCH));
+            });
+        }
+        group.finish();
+    }
+}
+
+/// One spawn-and-join round of `n` tasks, in ns per task.
+fn round_ns_per_task(runtime: &Runtime, tier: Tier, n: usize) -> f64 {
+    let start = Instant::now();
+    spawn_and_join(runtime, tier, n);
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// Best ns per task of each tier over `rounds` interleaved rounds, so that
+/// noise from other processes hits every tier alike.
+fn best_of_interleaved(flavor: Flavor, tiers: &[Tier], n: usize, rounds: usize) -> Vec<f64> {
+    let runtimes: Vec<Runtime> = tiers.iter().map(|tier| tier.runtime(flavor)).collect();
+    let mut best = vec![f64::INFINITY; tiers.len()];
+    for round in 0..=rounds {
+        for (index, (tier, runtime)) in tiers.iter().zip(&runtimes).enumerate() {
+            let ns = round_ns_per_task(runtime, *tier, n);
+            // Round 0 warms up (allocator, table shards, thread pools).
+            if round > 0 {
+                best[index] = best[index].min(ns);
+            }
+        }
+    }
+    best
+}
+
+fn summary() {
+    const N: usize = 10_000;
+    const ROUNDS: usize = 10;
+    let tiers: Vec<Tier> =
+        [Tier::Bare, Tier::Wrapper, Tier::Hooks].into_iter().filter(|tier| tier.available()).collect();
+    println!();
+    println!(
+        "per-task cost: spawn from block_on + 1 yield + join; best of {ROUNDS} interleaved rounds of {N} tasks; \
+         2-core shared VM, expect noise"
+    );
+    println!("{:<16} {:<28} {:>10} {:>14} {:>8}", "runtime", "tier", "ns/task", "overhead ns", "ratio");
+    for flavor in Flavor::ALL {
+        for with_hook in [false, true] {
+            let hook = with_hook.then(noop_hook);
+            let best = best_of_interleaved(flavor, &tiers, N, ROUNDS);
+            drop(hook);
+            let bare = best[0];
+            for (tier, ns) in tiers.iter().zip(&best) {
+                let label = format!("{}{}", tier.name(), if with_hook { " + 1 no-op hook set" } else { "" });
+                println!("{:<16} {:<28} {:>10.0} {:>14.0} {:>7.2}x", flavor.name(), label, ns, ns - bare, ns / bare);
+            }
+        }
+        if !Tier::Hooks.available() {
+            println!("{:<16} {:<28} (needs --cfg tokio_unstable)", flavor.name(), Tier::Hooks.name());
+        }
+    }
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+        .configure_from_args();
+    criterion_benches(&mut criterion);
+    criterion.final_summary();
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and
+    // only checks that the benches run.
+    if std::env::args().any(|arg| arg == "--bench") {
+        summary();
+    }
+}

@@ -1,0 +1,231 @@
+//! The hook tier (`--cfg tokio_unstable`) carries context and trigger ids
+//! through *plain* `tokio::spawn`, with no wrapper, on both runtime
+//! flavours; and what one task writes into the context never reaches the
+//! next task polled on its thread. No hook set is enabled in this file.
+//! Every test holds [`serial`]: the live-task count some of them check is
+//! process-wide.
+
+#![cfg(tokio_unstable)]
+
+mod support;
+
+use async_hooks_core::{AsyncId, AsyncResource, execution_async_id, trigger_async_id};
+use support::{CHECKS_PER_TASK, Flavor, STORE, check_every_poll, serial};
+use tokio::task::JoinSet;
+
+/// Tasks in total, spawned in batches so that no more than a batch is alive
+/// at once (memory stays small on the CI box).
+const N_TASKS: u64 = 200_000;
+const BATCH: u64 = 20_000;
+
+fn two_hundred_thousand_plain_spawns_each_see_their_own_context_at_every_poll(flavor: Flavor) {
+    let _serial = serial();
+    let runtime = flavor.runtime_with_hooks();
+    runtime.block_on(async {
+        for batch_start in (0..N_TASKS).step_by(BATCH as usize) {
+            let (open_gate, gate) = tokio::sync::watch::channel(false);
+            let handles: Vec<_> = (batch_start..batch_start + BATCH)
+                .map(|i| {
+                    let gate = gate.clone();
+                    STORE.run(i, || tokio::spawn(check_every_poll(Some(i), gate)))
+                })
+                .collect();
+            assert_eq!(STORE.get(), None, "spawning left the root's context alone");
+            open_gate.send_replace(true);
+            for (offset, handle) in handles.into_iter().enumerate() {
+                let report = handle.await.expect("the task completes");
+                let i = batch_start + offset as u64;
+                assert_eq!(report.first_bad, None, "task {i}");
+                assert_eq!(report.good_polls, CHECKS_PER_TASK, "task {i}");
+            }
+        }
+        assert_eq!(STORE.get(), None, "no task's context leaked into the root");
+    });
+    drop(runtime);
+    assert_eq!(async_hooks_tokio::live_task_count(), 0, "every task left the table");
+}
+
+#[test]
+fn two_hundred_thousand_plain_spawns_each_see_their_own_context_at_every_poll_current_thread() {
+    two_hundred_thousand_plain_spawns_each_see_their_own_context_at_every_poll(Flavor::CurrentThread);
+}
+
+#[test]
+fn two_hundred_thousand_plain_spawns_each_see_their_own_context_at_every_poll_multi_thread() {
+    two_hundred_thousand_plain_spawns_each_see_their_own_context_at_every_poll(Flavor::MultiThread);
+}
+
+/// Spawns a chain of `depth` nested plain tasks; returns `(id, trigger,
+/// store)` of each, outermost first.
+fn spawn_chain(depth: usize) -> tokio::task::JoinHandle<Vec<(AsyncId, AsyncId, Option<u64>)>> {
+    tokio::spawn(async move {
+        tokio::task::yield_now().await;
+        let mut chain = vec![(execution_async_id(), trigger_async_id(), STORE.get())];
+        if depth > 1 {
+            chain.extend(spawn_chain(depth - 1).await.expect("the nested task completes"));
+        }
+        chain
+    })
+}
+
+fn nested_plain_spawns_chain_their_triggers(flavor: Flavor) {
+    let _serial = serial();
+    let runtime = flavor.runtime_with_hooks();
+    let request = AsyncResource::new("Request");
+    let chain = runtime
+        .block_on(async { request.run_in_async_scope(|| STORE.run(5, || spawn_chain(6))).await })
+        .expect("the chain completes");
+    assert_eq!(chain.len(), 6);
+    assert!(chain.iter().all(|(id, _, _)| *id != AsyncId::ROOT), "every task is a resource: {chain:?}");
+    assert_eq!(chain[0].1, request.async_id(), "the outermost task was triggered by its spawner");
+    for pair in chain.windows(2) {
+        assert_eq!(pair[1].1, pair[0].0, "each task is triggered by the task that spawned it");
+    }
+    assert!(chain.iter().all(|(_, _, store)| *store == Some(5)), "context flows down the chain: {chain:?}");
+}
+
+#[test]
+fn nested_plain_spawns_chain_their_triggers_current_thread() {
+    nested_plain_spawns_chain_their_triggers(Flavor::CurrentThread);
+}
+
+#[test]
+fn nested_plain_spawns_chain_their_triggers_multi_thread() {
+    nested_plain_spawns_chain_their_triggers(Flavor::MultiThread);
+}
+
+fn the_spawn_blocking_wrapper_carries_context_where_the_hooks_cannot(flavor: Flavor) {
+    let _serial = serial();
+    let runtime = flavor.runtime_with_hooks();
+    runtime.block_on(async {
+        let handles: Vec<_> = (0..100_u64)
+            .map(|i| {
+                STORE.run(i, || {
+                    tokio::spawn(async move {
+                        let task = execution_async_id();
+                        let (store, trigger) =
+                            async_hooks_tokio::spawn_blocking(|| (STORE.get(), trigger_async_id())).await.unwrap();
+                        // tokio runs no spawn or poll hook for blocking
+                        // tasks: the documented gap the wrapper fills.
+                        let plain = tokio::task::spawn_blocking(|| STORE.get()).await.unwrap();
+                        (store, trigger == task, plain)
+                    })
+                })
+            })
+            .collect();
+        for (i, handle) in handles.into_iter().enumerate() {
+            assert_eq!(handle.await.unwrap(), (Some(i as u64), true, None), "task {i}");
+        }
+    });
+    drop(runtime);
+    assert_eq!(async_hooks_tokio::live_task_count(), 0);
+}
+
+#[test]
+fn the_spawn_blocking_wrapper_carries_context_where_the_hooks_cannot_current_thread() {
+    the_spawn_blocking_wrapper_carries_context_where_the_hooks_cannot(Flavor::CurrentThread);
+}
+
+#[test]
+fn the_spawn_blocking_wrapper_carries_context_where_the_hooks_cannot_multi_thread() {
+    the_spawn_blocking_wrapper_carries_context_where_the_hooks_cannot(Flavor::MultiThread);
+}
+
+fn a_value_written_by_one_task_never_leaks_into_the_next_task_polled_on_that_thread(flavor: Flavor) {
+    let _serial = serial();
+    let runtime = flavor.runtime_with_hooks();
+    runtime.block_on(async {
+        let (open_gate, gate) = tokio::sync::watch::channel(false);
+        let mut handles = Vec::new();
+        for i in 0..2000_u64 {
+            let gate = gate.clone();
+            // Tasks with a value and tasks without one, interleaved; each
+            // writes into the context before every yield.
+            handles.push(if i % 2 == 0 {
+                STORE.run(i, || tokio::spawn(check_every_poll(Some(i), gate)))
+            } else {
+                tokio::spawn(check_every_poll(None, gate))
+            });
+            if i % 100 == 0 {
+                // Let some run now, so that later spawns from the root happen
+                // after tasks wrote into the context on this thread (on a
+                // current-thread runtime, the root's thread).
+                tokio::task::yield_now().await;
+                assert_eq!(STORE.get(), None, "the root saw no task's write");
+            }
+        }
+        open_gate.send_replace(true);
+        for (i, handle) in handles.into_iter().enumerate() {
+            assert_eq!(handle.await.unwrap().first_bad, None, "task {i}");
+        }
+        assert_eq!(STORE.get(), None, "the root saw no task's write");
+    });
+}
+
+#[test]
+fn a_value_written_by_one_task_never_leaks_into_the_next_task_polled_on_that_thread_current_thread() {
+    a_value_written_by_one_task_never_leaks_into_the_next_task_polled_on_that_thread(Flavor::CurrentThread);
+}
+
+#[test]
+fn a_value_written_by_one_task_never_leaks_into_the_next_task_polled_on_that_thread_multi_thread() {
+    a_value_written_by_one_task_never_leaks_into_the_next_task_polled_on_that_thread(Flavor::MultiThread);
+}
+
+#[test]
+fn a_write_in_the_final_poll_never_reaches_a_task_spawned_later_from_the_root() {
+    let _serial = serial();
+    // Research §1.3 pitfall 2: on a current-thread runtime tasks run on the
+    // `block_on` thread, so an unrestored write would reach later spawns.
+    let runtime = Flavor::CurrentThread.runtime_with_hooks();
+    runtime.block_on(async {
+        for i in 0..100_u64 {
+            let writer = tokio::spawn(async move { STORE.enter_with(i) });
+            writer.await.unwrap();
+            assert_eq!(STORE.get(), None, "the root after writer {i}");
+            let reader = tokio::spawn(async { STORE.get() });
+            assert_eq!(reader.await.unwrap(), None, "a task spawned after writer {i}");
+        }
+    });
+}
+
+fn join_set_and_handle_spawns_carry_context_with_no_wrapper(flavor: Flavor) {
+    let _serial = serial();
+    let runtime = flavor.runtime_with_hooks();
+    let handle = runtime.handle().clone();
+    let from_outside = STORE.run(77, || handle.spawn(async { STORE.get() }));
+    let mut seen = runtime.block_on(async {
+        let mut set = JoinSet::new();
+        for i in 0..50_u64 {
+            STORE.run(i, || {
+                set.spawn(async move {
+                    tokio::task::yield_now().await;
+                    STORE.get()
+                })
+            });
+        }
+        set.join_all().await
+    });
+    seen.sort();
+    assert_eq!(seen, (0..50).map(Some).collect::<Vec<_>>());
+    assert_eq!(runtime.block_on(from_outside).unwrap(), Some(77));
+}
+
+#[test]
+fn join_set_and_handle_spawns_carry_context_with_no_wrapper_current_thread() {
+    join_set_and_handle_spawns_carry_context_with_no_wrapper(Flavor::CurrentThread);
+}
+
+#[test]
+fn join_set_and_handle_spawns_carry_context_with_no_wrapper_multi_thread() {
+    join_set_and_handle_spawns_carry_context_with_no_wrapper(Flavor::MultiThread);
+}
+
+#[test]
+fn a_runtime_without_the_hooks_does_not_propagate() {
+    let _serial = serial();
+    // The control experiment: the same plain spawn, no `install`.
+    let runtime = Flavor::MultiThread.runtime();
+    let seen = runtime.block_on(async { STORE.run(1, || tokio::spawn(async { STORE.get() })).await.unwrap() });
+    assert_eq!(seen, None);
+}
