@@ -168,7 +168,7 @@ impl AsyncResource {
 
     /// Opens a scope of this resource on this thread; dropping the guard
     /// closes it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn enter_scope(&self) -> ScopeGuard<'_> {
         let dispatches = self.dispatches_events();
         // SAFETY: the guard borrows `self` for its whole life and passes the
@@ -307,7 +307,7 @@ pub(crate) struct ScopeGuard<'a> {
 }
 
 impl Drop for ScopeGuard<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some(saved) = &mut self.saved {
             stack::exit(self.resource.async_id(), self.dispatch_after, saved, &self.resource.frame);

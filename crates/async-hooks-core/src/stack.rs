@@ -187,15 +187,19 @@ fn restore(state: &ThreadState, saved: &mut SavedState, resource_frame: Option<&
 /// (when `dispatch_after`) and restores. If `expected` is not the innermost
 /// open scope, embedder scopes were left open inside it: that is stack
 /// corruption, reported, and repaired by closing them (each gets `after`).
-#[inline]
+#[inline(always)]
 pub(crate) fn exit(expected: AsyncId, dispatch_after: bool, saved: &mut SavedState, resource_frame: &ContextFrame) {
-    if execution_async_id() != expected {
-        close_embedder_scopes_above(expected, saved.depth);
-    }
-    if dispatch_after {
-        dispatch::dispatch(HookEvent::After, expected);
-    }
-    let _ = THREAD_STATE.try_with(|state| restore(state, saved, Some(resource_frame)));
+    // One thread-local access for the whole exit: hooks called from here
+    // may use the thread state too (shared access; no borrow is held).
+    let _ = THREAD_STATE.try_with(|state| {
+        if state.ids.get().0 != expected {
+            close_embedder_scopes_above(expected, saved.depth);
+        }
+        if dispatch_after {
+            dispatch::dispatch(HookEvent::After, expected);
+        }
+        restore(state, saved, Some(resource_frame));
+    });
 }
 
 #[cold]
