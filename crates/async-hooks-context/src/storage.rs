@@ -4,7 +4,6 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
@@ -81,8 +80,8 @@ impl<T: Send + Sync + 'static> AsyncLocalStorage<T> {
         }
     }
 
-    fn tagged(&self, store: T) -> Arc<StoreValue<T>> {
-        Arc::new(StoreValue { epoch: self.epoch.load(Ordering::Relaxed), value: store })
+    fn tagged(&self, store: T) -> StoreValue<T> {
+        StoreValue { epoch: self.epoch.load(Ordering::Relaxed), value: store }
     }
 
     /// The current frame with `store` set for this storage.

@@ -20,17 +20,26 @@ use crate::thread_state::{THREAD_STATE, ThreadState};
 
 use std::sync::Arc;
 
-/// The value type a frame holds: shared, thread-safe, and type-erased.
-pub type FrameValue = Arc<dyn Any + Send + Sync>;
+/// One store's value, with its key and type beside it in the same
+/// allocation, so that a read needs neither a virtual call nor a second
+/// pointer.
+struct StoreEntry<V: ?Sized = dyn Any + Send + Sync> {
+    key: StoreKey,
+    type_id: TypeId,
+    value: V,
+}
 
-/// The shared entry list of a non-empty frame. Under loom it is a loom `Arc`
-/// (which cannot hold a slice) so that the model checks its reference count.
+type EntryRef = Arc<StoreEntry>;
+
+/// The entries of a frame with two or more values, sorted by key. Under
+/// loom it is a loom `Arc` (which cannot hold a slice) so that the model
+/// checks its reference count.
 #[cfg(not(async_hooks_loom))]
-type Entries = Arc<[FrameEntry]>;
+type Entries = Arc<[EntryRef]>;
 #[cfg(async_hooks_loom)]
-type Entries = crate::sync::Arc<Vec<FrameEntry>>;
+type Entries = crate::sync::Arc<Vec<EntryRef>>;
 
-fn collect_entries(entries: impl Iterator<Item = FrameEntry>) -> Entries {
+fn collect_entries(entries: impl Iterator<Item = EntryRef>) -> Entries {
     #[cfg(not(async_hooks_loom))]
     {
         entries.collect()
@@ -39,6 +48,14 @@ fn collect_entries(entries: impl Iterator<Item = FrameEntry>) -> Entries {
     {
         crate::sync::Arc::new(entries.collect())
     }
+}
+
+/// A non-empty frame. A frame with one value — the common case, one
+/// `AsyncLocalStorage::run` — is just that value's allocation.
+#[derive(Clone)]
+enum FrameRepr {
+    One(EntryRef),
+    Many(Entries),
 }
 
 /// The key of one store in a [`ContextFrame`].
@@ -67,15 +84,6 @@ impl StoreKey {
     }
 }
 
-/// One store's value in a frame.
-#[derive(Clone)]
-struct FrameEntry {
-    key: StoreKey,
-    /// The value's type, recorded once so reads need no virtual call.
-    type_id: TypeId,
-    value: FrameValue,
-}
-
 /// An immutable map from store key to value, cheap to clone.
 ///
 /// The empty frame holds no allocation, so code that uses no store pays
@@ -84,16 +92,13 @@ struct FrameEntry {
 /// # Examples
 ///
 /// ```
-/// use std::sync::Arc;
 /// use async_hooks_core::frame::{ContextFrame, StoreKey};
 ///
 /// let key = StoreKey::allocate();
-/// let frame = ContextFrame::empty().with_value(key, Arc::new(7_u32));
+/// let frame = ContextFrame::empty().with_value(key, 7_u32);
 /// {
 ///     let _entered = frame.enter();
-///     let seen = ContextFrame::with_current(|current| {
-///         current.get(key).and_then(|value| value.downcast_ref::<u32>()).copied()
-///     });
+///     let seen = ContextFrame::with_current(|current| current.get_as::<u32>(key).copied());
 ///     assert_eq!(seen, Some(7));
 /// }
 /// // Leaving the scope restored the previous (empty) frame.
@@ -101,19 +106,19 @@ struct FrameEntry {
 /// ```
 #[derive(Clone, Default)]
 pub struct ContextFrame {
-    // Entries sorted by key; `None` is the empty frame.
-    entries: Option<Entries>,
+    /// `None` is the empty frame.
+    repr: Option<FrameRepr>,
 }
 
 impl ContextFrame {
     /// The frame with no values.
     pub const fn empty() -> ContextFrame {
-        ContextFrame { entries: None }
+        ContextFrame { repr: None }
     }
 
     /// Whether the frame holds no values.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_none()
+        self.repr.is_none()
     }
 
     /// How many stores have a value in this frame.
@@ -124,15 +129,36 @@ impl ContextFrame {
     /// The value of `key`, if the frame holds one.
     #[inline]
     pub fn get(&self, key: StoreKey) -> Option<&(dyn Any + Send + Sync)> {
-        let entries = self.slice();
-        // Frames hold a handful of stores: a linear scan beats a binary
-        // search at these sizes.
-        entries.iter().find(|entry| entry.key == key).map(|entry| &*entry.value)
+        self.entry(key).map(|entry| &entry.value)
     }
 
     #[inline(always)]
-    fn slice(&self) -> &[FrameEntry] {
-        self.entries.as_ref().map_or(&[], |entries| &entries[..])
+    fn entry(&self, key: StoreKey) -> Option<&StoreEntry> {
+        match &self.repr {
+            Some(FrameRepr::One(entry)) if entry.key == key => Some(entry),
+            // Frames hold a handful of stores: a linear scan beats a binary
+            // search at these sizes.
+            Some(FrameRepr::Many(entries)) => entries.iter().find(|entry| entry.key == key).map(|entry| &**entry),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn slice(&self) -> &[EntryRef] {
+        match &self.repr {
+            None => &[],
+            Some(FrameRepr::One(entry)) => std::slice::from_ref(entry),
+            Some(FrameRepr::Many(entries)) => &entries[..],
+        }
+    }
+
+    fn from_entries(mut entries: Vec<EntryRef>) -> ContextFrame {
+        let repr = match entries.len() {
+            0 => None,
+            1 => entries.pop().map(FrameRepr::One),
+            _ => Some(FrameRepr::Many(collect_entries(entries.into_iter()))),
+        };
+        ContextFrame { repr }
     }
 
     /// The keys this frame holds a value for, in increasing order.
@@ -141,21 +167,26 @@ impl ContextFrame {
     }
 
     /// A new frame with `key` set to `value` (replacing any previous value).
-    pub fn with_value(&self, key: StoreKey, value: FrameValue) -> ContextFrame {
+    ///
+    /// A frame with one value costs one allocation (the value's); with more,
+    /// one more for the sorted list.
+    pub fn with_value<T: Any + Send + Sync>(&self, key: StoreKey, value: T) -> ContextFrame {
+        let entry: EntryRef = Arc::new(StoreEntry { key, type_id: TypeId::of::<T>(), value });
         let old = self.slice();
+        match old {
+            [] => return ContextFrame { repr: Some(FrameRepr::One(entry)) },
+            [only] if only.key == key => return ContextFrame { repr: Some(FrameRepr::One(entry)) },
+            _ => {}
+        }
         let position = old.partition_point(|entry| entry.key < key);
         let replaces = old.get(position).is_some_and(|entry| entry.key == key);
         let after = if replaces { position + 1 } else { position };
-        // Every part of the chain knows its exact length, so the slice is
+        // Every part of the chain knows its exact length, so the list is
         // built in a single allocation.
         let entries = collect_entries(
-            old[..position]
-                .iter()
-                .cloned()
-                .chain(std::iter::once(FrameEntry { key, type_id: (*value).type_id(), value }))
-                .chain(old[after..].iter().cloned()),
+            old[..position].iter().cloned().chain(std::iter::once(entry)).chain(old[after..].iter().cloned()),
         );
-        ContextFrame { entries: Some(entries) }
+        ContextFrame { repr: Some(FrameRepr::Many(entries)) }
     }
 
     /// A new frame without a value for `key`. Returns a clone of `self` if
@@ -165,18 +196,15 @@ impl ContextFrame {
         if !old.iter().any(|entry| entry.key == key) {
             return self.clone();
         }
-        if old.len() == 1 {
-            return ContextFrame::empty();
-        }
-        let entries = collect_entries(old.iter().filter(|entry| entry.key != key).cloned());
-        ContextFrame { entries: Some(entries) }
+        ContextFrame::from_entries(old.iter().filter(|entry| entry.key != key).cloned().collect())
     }
 
     /// Whether both frames are the same allocation (or both empty).
     pub fn ptr_eq(&self, other: &ContextFrame) -> bool {
-        match (&self.entries, &other.entries) {
+        match (&self.repr, &other.repr) {
             (None, None) => true,
-            (Some(a), Some(b)) => crate::sync::Arc::ptr_eq(a, b),
+            (Some(FrameRepr::One(a)), Some(FrameRepr::One(b))) => Arc::ptr_eq(a, b),
+            (Some(FrameRepr::Many(a)), Some(FrameRepr::Many(b))) => crate::sync::Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -219,14 +247,14 @@ impl ContextFrame {
     /// The value of `key` as a `T`, if the frame holds one of that type.
     #[inline(always)]
     pub fn get_as<T: Any>(&self, key: StoreKey) -> Option<&T> {
-        let entry = self.slice().iter().find(|entry| entry.key == key)?;
+        let entry = self.entry(key)?;
         if entry.type_id != TypeId::of::<T>() {
             return None;
         }
-        // SAFETY: `type_id` was taken from the value itself when the entry
-        // was made (`with_value`), so the value is a `T`. Comparing the
-        // stored id avoids `downcast_ref`'s virtual call.
-        Some(unsafe { &*(Arc::as_ptr(&entry.value) as *const T) })
+        // SAFETY: `type_id` is `TypeId::of` the value's own type, recorded
+        // when the entry was made (`with_value`), so the value is a `T`.
+        // Comparing the stored id avoids `downcast_ref`'s virtual call.
+        Some(unsafe { &*(&entry.value as *const (dyn Any + Send + Sync)).cast::<T>() })
     }
 
     /// Makes `self` this thread's current frame until the guard is dropped,
@@ -355,17 +383,17 @@ mod tests {
     use super::*;
 
     fn value_of(frame: &ContextFrame, key: StoreKey) -> Option<u32> {
-        frame.get(key).and_then(|value| value.downcast_ref::<u32>()).copied()
+        frame.get_as::<u32>(key).copied()
     }
 
     #[test]
     fn with_value_keeps_keys_sorted_and_replaces() {
         let (a, b, c) = (StoreKey::allocate(), StoreKey::allocate(), StoreKey::allocate());
         let frame = ContextFrame::empty()
-            .with_value(c, Arc::new(3_u32))
-            .with_value(a, Arc::new(1_u32))
-            .with_value(b, Arc::new(2_u32))
-            .with_value(a, Arc::new(10_u32));
+            .with_value(c, 3_u32)
+            .with_value(a, 1_u32)
+            .with_value(b, 2_u32)
+            .with_value(a, 10_u32);
         assert_eq!(frame.keys().collect::<Vec<_>>(), vec![a, b, c]);
         assert_eq!(value_of(&frame, a), Some(10));
         assert_eq!(value_of(&frame, b), Some(2));
@@ -375,7 +403,7 @@ mod tests {
     #[test]
     fn without_removes_only_that_key() {
         let (a, b) = (StoreKey::allocate(), StoreKey::allocate());
-        let frame = ContextFrame::empty().with_value(a, Arc::new(1_u32)).with_value(b, Arc::new(2_u32));
+        let frame = ContextFrame::empty().with_value(a, 1_u32).with_value(b, 2_u32);
         let smaller = frame.without(a);
         assert_eq!(value_of(&smaller, a), None);
         assert_eq!(value_of(&smaller, b), Some(2));
@@ -386,7 +414,7 @@ mod tests {
     #[test]
     fn borrowed_frame_survives_replacement_inside_with_current() {
         let key = StoreKey::allocate();
-        ContextFrame::set_current(ContextFrame::empty().with_value(key, Arc::new(5_u32)));
+        ContextFrame::set_current(ContextFrame::empty().with_value(key, 5_u32));
         ContextFrame::with_current(|outer| {
             // Replacing the current frame drops the only other handle to it.
             ContextFrame::set_current(ContextFrame::empty());
@@ -399,7 +427,7 @@ mod tests {
     #[test]
     fn guard_restores_on_unwind() {
         let key = StoreKey::allocate();
-        let frame = ContextFrame::empty().with_value(key, Arc::new(1_u32));
+        let frame = ContextFrame::empty().with_value(key, 1_u32);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _entered = frame.enter();
             panic!("inside the frame");

@@ -59,9 +59,9 @@ fn loom_frame_swap_across_threads() {
     loom::model(|| {
         // Two stores, as two `AsyncLocalStorage`s would set them.
         let (first, second) = (StoreKey::allocate(), StoreKey::allocate());
-        let frame = ContextFrame::empty().with_value(first, StdArc::new(5_u32));
+        let frame = ContextFrame::empty().with_value(first, 5_u32);
         let _entered = frame.enter();
-        let frame = ContextFrame::current().with_value(second, StdArc::new("two"));
+        let frame = ContextFrame::current().with_value(second, "two");
         let _entered_both = frame.enter();
         let captured = ContextFrame::current();
 

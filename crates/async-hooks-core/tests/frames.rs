@@ -3,17 +3,16 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use async_hooks_core::{AsyncResource, ContextFrame, FutureExt, StoreKey, thread};
 
 fn frame_with(key: StoreKey, value: u32) -> ContextFrame {
-    ContextFrame::current().with_value(key, Arc::new(value))
+    ContextFrame::current().with_value(key, value)
 }
 
 fn current_value(key: StoreKey) -> Option<u32> {
-    ContextFrame::with_current(|frame| frame.get(key).and_then(|value| value.downcast_ref::<u32>()).copied())
+    ContextFrame::with_current(|frame| frame.get_as::<u32>(key).copied())
 }
 
 #[test]
