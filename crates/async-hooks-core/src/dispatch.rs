@@ -3,11 +3,12 @@
 //! Architecture invariant: with no hook set interested in an event, the
 //! event costs one relaxed atomic load and a branch, and allocates nothing.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::fault::{self, Fault};
 use crate::registry::{HookEntry, HookList, registry};
+use crate::Hooks;
 use crate::sync::{Arc, Ordering};
 use crate::{AsyncId, Attribute, HookEvent, Resource};
 
@@ -16,20 +17,20 @@ struct DispatchState {
     in_hook: Cell<bool>,
     /// The registry version `cache` was read at.
     cached_version: Cell<u64>,
-    cache: RefCell<Option<Arc<HookList>>>,
+    cache: Cell<Option<Arc<HookList>>>,
 }
 
 #[cfg(not(async_hooks_loom))]
 thread_local! {
     static DISPATCH: DispatchState = const {
-        DispatchState { in_hook: Cell::new(false), cached_version: Cell::new(u64::MAX), cache: RefCell::new(None) }
+        DispatchState { in_hook: Cell::new(false), cached_version: Cell::new(u64::MAX), cache: Cell::new(None) }
     };
 }
 
 #[cfg(async_hooks_loom)]
 loom::thread_local! {
     static DISPATCH: DispatchState =
-        DispatchState { in_hook: Cell::new(false), cached_version: Cell::new(u64::MAX), cache: RefCell::new(None) };
+        DispatchState { in_hook: Cell::new(false), cached_version: Cell::new(u64::MAX), cache: Cell::new(None) };
 }
 
 /// Whether some enabled hook set wants `event`.
@@ -50,27 +51,17 @@ pub(crate) fn in_hook() -> bool {
     DISPATCH.try_with(|state| state.in_hook.get()).unwrap_or(true)
 }
 
-enum Event<'a> {
-    Init(&'a Resource),
-    Id(HookEvent, AsyncId),
-    Record(AsyncId, &'a [Attribute]),
-}
-
-impl Event<'_> {
-    fn kind(&self) -> HookEvent {
-        match self {
-            Event::Init(_) => HookEvent::Init,
-            Event::Id(kind, _) => *kind,
-            Event::Record(..) => HookEvent::Record,
-        }
-    }
-}
-
 /// Dispatches a `before`, `after`, `destroy` or `promise_resolve` event.
 #[inline]
 pub(crate) fn dispatch(kind: HookEvent, id: AsyncId) {
     if is_interested(kind) {
-        dispatch_to_hooks(&Event::Id(kind, id));
+        match kind {
+            HookEvent::Before => dispatch_to_hooks(kind, |hooks| hooks.before(id)),
+            HookEvent::After => dispatch_to_hooks(kind, |hooks| hooks.after(id)),
+            HookEvent::Destroy => dispatch_to_hooks(kind, |hooks| hooks.destroy(id)),
+            HookEvent::PromiseResolve => dispatch_to_hooks(kind, |hooks| hooks.promise_resolve(id)),
+            HookEvent::Init | HookEvent::Record => unreachable!("init and record carry data"),
+        }
     }
 }
 
@@ -78,7 +69,9 @@ pub(crate) fn dispatch(kind: HookEvent, id: AsyncId) {
 #[inline]
 pub(crate) fn dispatch_init(resource: &Resource) {
     if is_interested(HookEvent::Init) {
-        dispatch_to_hooks(&Event::Init(resource));
+        dispatch_to_hooks(HookEvent::Init, |hooks| {
+            hooks.init(resource.id(), resource.resource_type(), resource.trigger_async_id(), resource)
+        });
     }
 }
 
@@ -86,57 +79,54 @@ pub(crate) fn dispatch_init(resource: &Resource) {
 #[inline]
 pub(crate) fn dispatch_record(id: AsyncId, attributes: &[Attribute]) {
     if is_interested(HookEvent::Record) {
-        dispatch_to_hooks(&Event::Record(id, attributes));
+        dispatch_to_hooks(HookEvent::Record, |hooks| hooks.record(id, attributes));
     }
 }
 
+/// Calls `call` on every enabled hook set interested in `kind`, in enable
+/// order, from the list this thread cached. One copy per event kind (the
+/// closure is inlined), so no event data is matched at run time.
 #[inline(never)]
-fn dispatch_to_hooks(event: &Event<'_>) {
+fn dispatch_to_hooks(kind: HookEvent, call: impl Fn(&dyn Hooks)) {
     let _ = DISPATCH.try_with(|state| {
         if state.in_hook.get() {
             return;
         }
         let version = registry().version();
         if state.cached_version.get() != version {
-            let (snapshot_version, list) = registry().snapshot();
-            // Replace first, drop the old list after the borrow ends: it may
-            // hold the last reference to a hook set whose drop runs code.
-            let replaced = state.cache.replace(list);
-            state.cached_version.set(snapshot_version);
-            drop(replaced);
+            refresh_cache(state);
         }
-        let cache = state.cache.borrow();
-        let Some(list) = cache.as_ref() else {
+        // Taken out for the dispatch and put back after: while it is out,
+        // `in_hook` is set, so no nested dispatch on this thread reads it.
+        let Some(list) = state.cache.take() else {
             return;
         };
-        let kind = event.kind();
         state.in_hook.set(true);
         let _reset = ResetInHook(&state.in_hook);
         for entry in &list.entries {
             if entry.interest.contains(kind) && !entry.poisoned.load(Ordering::Relaxed) {
-                call(entry, event);
+                let outcome = catch_unwind(AssertUnwindSafe(|| call(&*entry.hooks)));
+                if let Err(payload) = outcome {
+                    contain_hook_panic(entry, kind, &*payload);
+                }
             }
         }
+        drop(_reset);
+        // A refresh cannot have happened meanwhile (it needs a dispatch on
+        // this thread), so the cache slot is still empty.
+        state.cache.set(Some(list));
     });
 }
 
-#[inline]
-fn call(entry: &HookEntry, event: &Event<'_>) {
-    let hooks = &*entry.hooks;
-    let outcome = catch_unwind(AssertUnwindSafe(|| match *event {
-        Event::Init(resource) => {
-            hooks.init(resource.id(), resource.resource_type(), resource.trigger_async_id(), resource)
-        }
-        Event::Id(HookEvent::Before, id) => hooks.before(id),
-        Event::Id(HookEvent::After, id) => hooks.after(id),
-        Event::Id(HookEvent::Destroy, id) => hooks.destroy(id),
-        Event::Id(HookEvent::PromiseResolve, id) => hooks.promise_resolve(id),
-        Event::Id(HookEvent::Init | HookEvent::Record, _) => unreachable!("init and record carry data"),
-        Event::Record(id, attributes) => hooks.record(id, attributes),
-    }));
-    if let Err(payload) = outcome {
-        contain_hook_panic(entry, event.kind(), &*payload);
-    }
+#[cold]
+#[inline(never)]
+fn refresh_cache(state: &DispatchState) {
+    let (snapshot_version, list) = registry().snapshot();
+    // Replace first, drop the old list after: it may hold the last
+    // reference to a hook set whose drop runs code.
+    let replaced = state.cache.replace(list);
+    state.cached_version.set(snapshot_version);
+    drop(replaced);
 }
 
 #[cold]
