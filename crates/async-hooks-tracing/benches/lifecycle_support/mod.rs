@@ -1,0 +1,77 @@
+//! Shared by the lifecycle benches: the two workloads and the side-by-side
+//! ratio.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use async_hooks_core::AsyncResource;
+use criterion::Criterion;
+
+/// One resource lifecycle through the hooks: `init` (span created),
+/// `before` (entered), `after` (exited), `destroy` (closed).
+#[inline(never)]
+pub(crate) fn resource_lifecycle() {
+    let resource = AsyncResource::new("BenchResource");
+    resource.run_in_async_scope(|| black_box(()));
+    drop(resource);
+}
+
+/// The same span by hand: created with the same four fields, entered,
+/// exited, closed.
+#[inline(never)]
+pub(crate) fn span_by_hand(async_id: u64) {
+    let span = tracing::info_span!(
+        "BenchResource",
+        async_id,
+        trigger_async_id = 1_u64,
+        code.filepath = file!(),
+        code.lineno = line!(),
+    );
+    {
+        let _entered = span.enter();
+        black_box(());
+    }
+    drop(span);
+}
+
+fn ns_per_op(mut f: impl FnMut(u64)) -> f64 {
+    const N: u64 = 100_000;
+    let mut best = f64::MAX;
+    for _ in 0..7 {
+        let start = Instant::now();
+        for i in 0..N {
+            f(i);
+        }
+        best = best.min(start.elapsed().as_nanos() as f64 / N as f64);
+    }
+    best
+}
+
+/// Runs both under criterion, then prints the ratio (best of 7 runs each,
+/// interleaved, so drift hits both).
+pub(crate) fn run(subscriber_name: &str) {
+    let mut criterion = Criterion::default().configure_from_args();
+    let hook = async_hooks_tracing::TracingHooks::builder().enable();
+    criterion
+        .bench_function(&format!("{subscriber_name}/tracing_hooks/resource_lifecycle"), |b| b.iter(resource_lifecycle));
+    criterion.bench_function(&format!("{subscriber_name}/by_hand/span_lifecycle"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i += 1;
+            span_by_hand(i)
+        })
+    });
+    let (mut hooks, mut by_hand) = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        hooks = hooks.min(ns_per_op(|_| resource_lifecycle()));
+        by_hand = by_hand.min(ns_per_op(span_by_hand));
+    }
+    drop(hook);
+    let bare = ns_per_op(|_| resource_lifecycle());
+    println!(
+        "{subscriber_name}: resource lifecycle with TracingHooks {hooks:.0} ns, span by hand {by_hand:.0} ns, \
+         ratio {:.2}x (budget 1.2x); resource lifecycle without hooks {bare:.1} ns",
+        hooks / by_hand
+    );
+    criterion.final_summary();
+}

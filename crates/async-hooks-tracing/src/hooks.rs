@@ -1,0 +1,278 @@
+//! [`TracingHooks`]: the hook set that turns every async resource into a
+//! `tracing` span.
+
+use std::fmt;
+
+use async_hooks_core::{AsyncId, Attribute, Hooks, Interest, Resource, execution_async_id};
+use tracing_core::span::{self, Attributes};
+use tracing_core::{Dispatch, Level};
+
+use crate::callsite::{
+    ASYNC_ID, CODE_FILEPATH, CODE_LINENO, FIXED_FIELDS, MAX_FIELDS, ResourceCallsite, TRIGGER_ASYNC_ID, callsite_for,
+    fixed_index,
+};
+use crate::config::{ParentMode, RecordedStore, TracingHooksBuilder};
+use crate::entered;
+use crate::span_table::{SpanEntry, SpanHandle, SpanTable};
+use crate::values::{Slot, Slots, append_undeclared, value_set};
+
+/// A hook set that maps every async resource to a `tracing` span.
+///
+/// - `init` creates the span, named after the resource type, with fields
+///   `async_id`, `trigger_async_id`, `code.filepath`, `code.lineno` (where the
+///   resource was created; also the span's metadata file and line), and the
+///   resource's attributes (`pool.name`, `pool.worker`, ... or any other key).
+///   Its parent is chosen by [`ParentMode`].
+/// - `before` enters the span on the running thread, `after` exits it.
+/// - `record` records attributes learned later, such as a pool task's worker.
+/// - `destroy` closes the span (subscribers such as the OpenTelemetry layer
+///   export it once it and its children are closed).
+///
+/// Spans are made with the dispatcher that is the default on the thread
+/// creating the resource (normally the global one) and only when it is
+/// interested in them (level `INFO`, target `async_hooks` by default). No
+/// context store value is recorded unless you opt in with
+/// [`TracingHooksBuilder::record_store`].
+///
+/// # Examples
+///
+/// ```
+/// use async_hooks_core::AsyncResource;
+/// use async_hooks_tracing::TracingHooks;
+///
+/// let subscriber = tracing_subscriber::fmt().with_test_writer().finish();
+/// tracing::subscriber::with_default(subscriber, || {
+///     let hook = TracingHooks::builder().enable();
+///     let request = AsyncResource::new("Request");
+///     // Inside the scope, the resource's span is the current span.
+///     request.run_in_async_scope(|| tracing::info!("handling"));
+///     drop(request);
+///     drop(hook);
+/// });
+/// ```
+pub struct TracingHooks {
+    level: Level,
+    parent_mode: ParentMode,
+    stores: Vec<RecordedStore>,
+    table: SpanTable,
+}
+
+impl TracingHooks {
+    /// A hook set with the default options (level `INFO`,
+    /// [`ParentMode::ChildOfCurrent`], no store values).
+    pub fn new() -> TracingHooks {
+        TracingHooks::builder().build()
+    }
+
+    /// A builder for the options.
+    pub fn builder() -> TracingHooksBuilder {
+        TracingHooksBuilder::default()
+    }
+
+    pub(crate) fn from_builder(builder: TracingHooksBuilder) -> TracingHooks {
+        TracingHooks {
+            level: builder.level,
+            parent_mode: builder.parent_mode,
+            stores: builder.stores,
+            table: SpanTable::new(),
+        }
+    }
+
+    /// How many resources currently have a span (created, not destroyed).
+    pub fn live_spans(&self) -> usize {
+        self.table.len()
+    }
+
+    fn table_tag(&self) -> usize {
+        &self.table as *const SpanTable as usize
+    }
+
+    /// The span the new resource's span should be the child of (or, when
+    /// detached, link to): the current span, else the trigger's span.
+    fn contextual_parent(&self, dispatch: &Dispatch, trigger: AsyncId) -> (bool, Option<span::Id>) {
+        let current = dispatch.current_span();
+        if let Some(current) = current.id() {
+            return (true, Some(current.clone()));
+        }
+        let trigger_span = self.table.handle(trigger).map(|handle| handle.id);
+        (false, trigger_span)
+    }
+
+    /// Creates the span of `resource` with `N` value slots.
+    fn new_span<const N: usize>(
+        &self,
+        dispatch: &Dispatch,
+        callsite: &'static ResourceCallsite,
+        resource: &Resource,
+        stores: &[Attribute],
+        undeclared: &mut String,
+    ) -> span::Id {
+        let id = resource.id();
+        let trigger = resource.trigger_async_id();
+        let mut slots = Slots::<N>::new();
+        let any_undeclared = slots.fill(callsite, resource.attributes()) | slots.fill(callsite, stores);
+        if any_undeclared {
+            append_undeclared(undeclared, callsite, resource.attributes());
+            append_undeclared(undeclared, callsite, stores);
+        }
+        let location = resource.location();
+        slots.set(ASYNC_ID, Slot::unsigned(id.as_u64()));
+        slots.set(TRIGGER_ASYNC_ID, Slot::unsigned(trigger.as_u64()));
+        slots.set(CODE_FILEPATH, Slot::Str(location.file()));
+        slots.set(CODE_LINENO, Slot::I64(i64::from(location.line())));
+        if !undeclared.is_empty() {
+            slots.set_catch_all(undeclared);
+        }
+        let pairs = slots.pairs(callsite);
+        let values = value_set(callsite, &pairs);
+        let metadata = callsite.metadata();
+        if self.parent_mode.is_detached(resource.resource_type()) {
+            let (_, parent) = self.contextual_parent(dispatch, trigger);
+            let span_id = dispatch.new_span(&Attributes::new_root(metadata, &values));
+            if let Some(parent) = parent {
+                dispatch.record_follows_from(&span_id, &parent);
+            }
+            span_id
+        } else if trigger == execution_async_id() {
+            // Created in the scope of its trigger (the common case): the
+            // trigger's span, if it has one, was entered at `before`, so the
+            // current span is the right parent — the trigger's, or the
+            // user's span inside it.
+            dispatch.new_span(&Attributes::new(metadata, &values))
+        } else {
+            match self.contextual_parent(dispatch, trigger) {
+                (false, Some(trigger_span)) => {
+                    dispatch.new_span(&Attributes::child_of(trigger_span, metadata, &values))
+                }
+                _ => dispatch.new_span(&Attributes::new(metadata, &values)),
+            }
+        }
+    }
+}
+
+impl Default for TracingHooks {
+    fn default() -> Self {
+        TracingHooks::new()
+    }
+}
+
+impl fmt::Debug for TracingHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracingHooks")
+            .field("level", &self.level)
+            .field("parent_mode", &self.parent_mode)
+            .field("stores", &self.stores)
+            .field("live_spans", &self.live_spans())
+            .finish()
+    }
+}
+
+impl Hooks for TracingHooks {
+    fn init(&self, id: AsyncId, _resource_type: &str, _trigger: AsyncId, resource: &Resource) {
+        let stores: Vec<Attribute> = self
+            .stores
+            .iter()
+            .filter_map(|store| (store.read)().map(|value| Attribute::new(store.key, value)))
+            .collect();
+        let has_extras =
+            resource.attributes().iter().chain(&stores).any(|attribute| fixed_index(attribute.key()).is_none());
+        let callsite = if has_extras {
+            // Keys without a fixed field, deduplicated, in order; too many
+            // and the callsite declares none (they go to the catch-all).
+            let mut extras: Vec<&'static str> = Vec::new();
+            for attribute in resource.attributes().iter().chain(&stores) {
+                let key = attribute.key();
+                if fixed_index(key).is_none() && !extras.contains(&key) {
+                    extras.push(key);
+                }
+            }
+            if extras.len() > MAX_FIELDS - FIXED_FIELDS.len() {
+                extras.clear();
+            }
+            callsite_for(self.level, resource.resource_type(), resource.location(), &extras)
+        } else {
+            callsite_for(self.level, resource.resource_type(), resource.location(), &[])
+        };
+
+        tracing_core::dispatcher::get_default(|dispatch| {
+            if !callsite.is_enabled(dispatch) {
+                return;
+            }
+            let mut undeclared = String::new();
+            let span_id = if callsite.fields().len() <= FIXED_FIELDS.len() {
+                self.new_span::<{ FIXED_FIELDS.len() }>(dispatch, callsite, resource, &stores, &mut undeclared)
+            } else {
+                self.new_span::<MAX_FIELDS>(dispatch, callsite, resource, &stores, &mut undeclared)
+            };
+            let undeclared = if undeclared.is_empty() { None } else { Some(undeclared) };
+            let span = SpanHandle { id: span_id, dispatch: dispatch.clone() };
+            self.table.insert(id, SpanEntry { span, callsite, undeclared });
+        });
+    }
+
+    fn before(&self, id: AsyncId) {
+        if let Some(span) = self.table.handle(id) {
+            span.dispatch.enter(&span.id);
+            entered::push(self.table_tag(), id, span);
+        }
+    }
+
+    fn after(&self, id: AsyncId) {
+        if let Some(span) = entered::pop(self.table_tag(), id) {
+            span.dispatch.exit(&span.id);
+        }
+    }
+
+    fn record(&self, id: AsyncId, attributes: &[Attribute]) {
+        let found = self.table.with_entry(id, |entry| {
+            let any_undeclared = attributes.iter().any(|attribute| entry.callsite.index_of(attribute.key()).is_none());
+            let undeclared = if any_undeclared {
+                let text = entry.undeclared.get_or_insert_with(String::new);
+                append_undeclared(text, entry.callsite, attributes);
+                Some(text.clone())
+            } else {
+                None
+            };
+            (entry.span.clone(), entry.callsite, undeclared)
+        });
+        let Some((span, callsite, undeclared)) = found else {
+            return;
+        };
+        if callsite.fields().len() <= FIXED_FIELDS.len() {
+            record_values::<{ FIXED_FIELDS.len() }>(&span, callsite, attributes, undeclared.as_deref());
+        } else {
+            record_values::<MAX_FIELDS>(&span, callsite, attributes, undeclared.as_deref());
+        }
+    }
+
+    fn destroy(&self, id: AsyncId) {
+        if let Some(entry) = self.table.remove(id) {
+            entry.span.dispatch.try_close(entry.span.id);
+        }
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::INIT | Interest::BEFORE | Interest::AFTER | Interest::DESTROY | Interest::RECORD
+    }
+
+    fn name(&self) -> &str {
+        "async_hooks_tracing::TracingHooks"
+    }
+}
+
+/// Records `attributes` (and the catch-all text) on `span`.
+fn record_values<const N: usize>(
+    span: &SpanHandle,
+    callsite: &'static ResourceCallsite,
+    attributes: &[Attribute],
+    undeclared: Option<&str>,
+) {
+    let mut slots = Slots::<N>::new();
+    slots.fill(callsite, attributes);
+    if let Some(text) = undeclared {
+        slots.set_catch_all(text);
+    }
+    let pairs = slots.pairs(callsite);
+    let values = value_set(callsite, &pairs);
+    span.dispatch.record(&span.id, &span::Record::new(&values));
+}
