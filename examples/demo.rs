@@ -1,10 +1,12 @@
 //! The whole system in one program: the seeds' scenario of requests, each in
 //! its own `AsyncLocalStorage` context, submitting tasks to a worker pool
 //! through async code — while a hook set prints the resource tree as it
-//! grows.
+//! grows, and every resource becomes a `tracing` span.
 //!
 //! ```sh
-//! cargo run --example demo
+//! cargo run --example demo                      # writes demo-trace.json (open it in ui.perfetto.dev)
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 \
+//!     cargo run --example demo --features otlp  # exports to Jaeger (docs/jaeger.md)
 //! ```
 //!
 //! Every line of the tree is one async resource: its type and id, the
@@ -71,9 +73,32 @@ async fn handle_request(pool: Arc<WorkerPool<(u64, u32), u64>>) -> anyhow::Resul
     Ok((request, second))
 }
 
+/// Where the spans go: Jaeger over OTLP when an endpoint is configured (and
+/// the `otlp` feature is on), else a Chrome/Perfetto trace file.
+enum Export {
+    #[cfg(feature = "otlp")]
+    Otlp(async_hooks::tracing::otlp::OtlpGuard),
+    TraceFile(async_hooks::tracing::trace_file::TraceFileGuard),
+}
+
+fn start_export() -> anyhow::Result<Export> {
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
+    #[cfg(feature = "otlp")]
+    if let Some(endpoint) = &endpoint {
+        println!("exporting spans over OTLP to {endpoint}");
+        return Ok(Export::Otlp(async_hooks::tracing::otlp::init("async-hooks-demo")?));
+    }
+    if endpoint.is_some() {
+        println!("OTEL_EXPORTER_OTLP_ENDPOINT is set, but this build has no OTLP exporter: add `--features otlp`");
+    }
+    let guard = async_hooks::tracing::trace_file::TraceFile::new("demo-trace.json").install()?;
+    Ok(Export::TraceFile(guard))
+}
+
 fn main() -> anyhow::Result<()> {
     let printer = create_hook(TreePrinter::default());
     printer.enable();
+    let export = start_export()?;
 
     let pool = Arc::new(WorkerPool::builder().name("checksums").num_threads(2).build(checksum)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -102,5 +127,17 @@ fn main() -> anyhow::Result<()> {
     let stats = pool.stats();
     println!("pool: {} tasks completed on {} workers", stats.completed, pool.num_threads());
     pool.close();
+    drop(pool);
+    drop(runtime);
+
+    match export {
+        #[cfg(feature = "otlp")]
+        Export::Otlp(guard) => println!("spans: {}", guard.shutdown()),
+        Export::TraceFile(guard) => {
+            let path = guard.path().display().to_string();
+            drop(guard);
+            println!("trace written to {path} (open it in https://ui.perfetto.dev)");
+        }
+    }
     Ok(())
 }
