@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 static REQUEST_ID: AsyncLocalStorage<u64> = AsyncLocalStorage::new();
 
 /// Where log lines go: stdout in the example, a buffer in its test.
-pub type LogSink = Arc<dyn Fn(String) + Send + Sync>;
+pub(crate) type LogSink = Arc<dyn Fn(String) + Send + Sync>;
 
 /// Logs `message` prefixed with the current request's id (`-` if none).
 fn log(sink: &LogSink, message: &str) {
@@ -55,7 +55,7 @@ async fn handle(_request: Request<Incoming>, sink: LogSink) -> Result<Response<F
 }
 
 /// Serves requests on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, sink: LogSink) -> std::io::Result<()> {
+pub(crate) async fn serve(listener: TcpListener, sink: LogSink) -> std::io::Result<()> {
     let next_id = Arc::new(AtomicU64::new(1));
     loop {
         let (stream, _) = listener.accept().await?;

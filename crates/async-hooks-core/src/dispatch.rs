@@ -6,9 +6,9 @@
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::Hooks;
 use crate::fault::{self, Fault};
 use crate::registry::{HookEntry, HookList, registry};
-use crate::Hooks;
 use crate::sync::{Arc, Ordering};
 use crate::{AsyncId, Attribute, HookEvent, Resource};
 

@@ -389,11 +389,8 @@ mod tests {
     #[test]
     fn with_value_keeps_keys_sorted_and_replaces() {
         let (a, b, c) = (StoreKey::allocate(), StoreKey::allocate(), StoreKey::allocate());
-        let frame = ContextFrame::empty()
-            .with_value(c, 3_u32)
-            .with_value(a, 1_u32)
-            .with_value(b, 2_u32)
-            .with_value(a, 10_u32);
+        let frame =
+            ContextFrame::empty().with_value(c, 3_u32).with_value(a, 1_u32).with_value(b, 2_u32).with_value(a, 10_u32);
         assert_eq!(frame.keys().collect::<Vec<_>>(), vec![a, b, c]);
         assert_eq!(value_of(&frame, a), Some(10));
         assert_eq!(value_of(&frame, b), Some(2));

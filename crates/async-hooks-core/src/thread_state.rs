@@ -3,8 +3,8 @@
 
 use std::cell::{Cell, RefCell};
 
-use crate::frame::ContextFrame;
 use crate::AsyncId;
+use crate::frame::ContextFrame;
 use crate::stack::{CurrentResource, EmbedderScope};
 
 pub(crate) struct ThreadState {
