@@ -23,6 +23,9 @@
 //! assert_eq!(seen, Some(1));
 //! ```
 //!
+//! When a value goes missing, [`diagnostics::ContextDiagnostics`] tells you
+//! where it was lost and why (see `docs/context-loss.md`).
+//!
 //! # Differences from Node
 //!
 //! - Values must be `Send + Sync + 'static`: they cross threads.
@@ -34,6 +37,7 @@
 //!
 //! [async-hooks]: https://github.com/async-hooks-rs/async-hooks
 
+pub mod diagnostics;
 mod snapshot;
 mod storage;
 
