@@ -192,6 +192,12 @@ pub fn create_hook<H: Hooks>(hooks: H) -> AsyncHook<H> {
 ///
 /// Enabling or disabling from inside a callback takes effect for later
 /// events: a dispatch in flight works on the list it started with.
+///
+/// After the last handle is dropped (and the set disabled), the hook set
+/// value itself may live a little longer: each thread keeps the list it
+/// last dispatched with until its next dispatched event or its exit, so the
+/// set's own `Drop` runs then. It receives no event after `disable`
+/// returned (on threads that synchronize with the disabling one).
 #[must_use = "dropping an AsyncHook disables it"]
 pub struct AsyncHook<H: Hooks> {
     entry: StdArc<HookEntry>,
