@@ -91,6 +91,7 @@ impl AsyncResource {
     /// assert_eq!(attributes[0].to_string(), "pool.name=images");
     /// ```
     #[track_caller]
+    #[inline]
     pub fn builder(resource_type: &'static str) -> AsyncResourceBuilder {
         AsyncResourceBuilder {
             resource_type,
@@ -328,12 +329,14 @@ pub struct AsyncResourceBuilder {
 
 impl AsyncResourceBuilder {
     /// Sets the trigger id (default: the current execution id).
+    #[inline]
     pub fn trigger_async_id(mut self, trigger: AsyncId) -> Self {
         self.options.trigger_async_id = Some(trigger);
         self
     }
 
     /// Only [`AsyncResource::emit_destroy`] dispatches `destroy`.
+    #[inline]
     pub fn require_manual_destroy(mut self, require: bool) -> Self {
         self.options.require_manual_destroy = require;
         self
@@ -348,6 +351,7 @@ impl AsyncResourceBuilder {
     /// Attaches a shared [`AttributeSet`] (one reference-count increment;
     /// no allocation). Attributes added with [`attribute`](Self::attribute)
     /// come after the set's.
+    #[inline]
     pub fn attribute_set(mut self, set: AttributeSet) -> Self {
         self.shared_attributes = Some(set);
         self
@@ -355,12 +359,14 @@ impl AsyncResourceBuilder {
 
     /// Sets the creation site hooks see, for wrappers that are themselves
     /// `#[track_caller]`.
+    #[inline]
     pub fn location(mut self, location: &'static Location<'static>) -> Self {
         self.location = location;
         self
     }
 
     /// Creates the resource (dispatching `init`).
+    #[inline]
     pub fn build(self) -> AsyncResource {
         let attributes = match (self.shared_attributes, self.attributes.is_empty()) {
             (shared, true) => shared.filter(|set| !set.is_empty()),

@@ -2,11 +2,16 @@
 //! bridge exports them as span attributes).
 //!
 //! A [`WorkerPoolTask`](TASK_RESOURCE_TYPE) has [`POOL_NAME`] from `init`
-//! on (in [`Resource::attributes`](async_hooks_core::Resource::attributes));
+//! on (in [`Resource::attributes`](async_hooks_core::Resource::attributes);
+//! only for tasks submitted while a hook set is enabled, since only hooks
+//! see `init`: without one, the task's resource carries no attributes);
 //! the rest arrive by the `record` event
 //! ([`Hooks::record`](async_hooks_core::Hooks::record)) as soon as they are
 //! known: [`POOL_WORKER`] and [`POOL_QUEUE_WAIT_US`] when a worker takes the
-//! task, [`POOL_RUN_US`] and [`POOL_OUTCOME`] just before the callback runs.
+//! task (the wait only if its submission time is known: a hook set was
+//! enabled then, the pool has [`timing`](crate::WorkerPoolBuilder::timing)
+//! or the task a queue deadline), [`POOL_RUN_US`] and [`POOL_OUTCOME`] just
+//! before the callback runs.
 //! A [`ResourcePoolLease`](LEASE_RESOURCE_TYPE) has [`POOL_NAME`] at `init`,
 //! [`POOL_RESOURCE`] and [`POOL_QUEUE_WAIT_US`] at checkout, and
 //! [`POOL_USE_US`] and [`POOL_OUTCOME`] at checkin.

@@ -23,6 +23,9 @@ pub(crate) struct PoolConfig {
     pub(crate) on_worker_stop: Option<WorkerFn>,
     pub(crate) queue: QueueMode,
     pub(crate) queue_timeout: Option<Duration>,
+    /// Whether every task's queue wait and run time are measured for the
+    /// statistics.
+    pub(crate) timing: bool,
 }
 
 impl PoolConfig {
@@ -60,6 +63,7 @@ impl Default for PoolConfig {
             on_worker_stop: None,
             queue: QueueMode::Unbounded,
             queue_timeout: None,
+            timing: false,
         }
     }
 }
@@ -72,6 +76,7 @@ impl fmt::Debug for PoolConfig {
             .field("stack_size", &self.stack_size)
             .field("queue", &self.queue)
             .field("queue_timeout", &self.queue_timeout)
+            .field("timing", &self.timing)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +102,7 @@ impl fmt::Debug for PoolConfig {
 ///     })
 ///     .queue(QueueMode::Wait { capacity: 64 })
 ///     .queue_timeout(Duration::from_secs(30))
+///     .timing(true)
 ///     .build(|size: u32| size / 2)
 ///     .unwrap();
 /// assert_eq!(pool.run_blocking(512), Ok(256));
@@ -111,7 +117,8 @@ pub struct WorkerPoolBuilder {
 
 impl WorkerPoolBuilder {
     /// A builder with the defaults: one thread per available CPU, an
-    /// unbounded queue, no deadline, name `worker-pool`.
+    /// unbounded queue, no deadline, name `worker-pool`, no
+    /// [`timing`](Self::timing).
     pub fn new() -> WorkerPoolBuilder {
         WorkerPoolBuilder::default()
     }
@@ -168,6 +175,42 @@ impl WorkerPoolBuilder {
     /// instead of running. Per task: [`TaskOptions::queue_timeout`](crate::TaskOptions::queue_timeout).
     pub fn queue_timeout(mut self, timeout: Duration) -> Self {
         self.config.queue_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether the pool times every task for its statistics: the
+    /// [`wait_time`](crate::PoolStats::wait_time) and
+    /// [`run_time`](crate::PoolStats::run_time) histograms and
+    /// [`utilization`](crate::PoolStats::utilization). Default: off.
+    ///
+    /// Timing reads the clock three times per task (at submission, when a
+    /// worker takes the task, when the processor returns). On some machines
+    /// (virtual ones in particular) a clock read costs 25-60 ns, which is
+    /// as much as the rest of a task's round trip through the pool, so it
+    /// is opt-in. Without it the histograms stay empty and utilization is
+    /// 0.0; every counter is kept either way. Independently of this
+    /// setting, a task is timed whenever a hook set is enabled (so that
+    /// subscribers get [`POOL_QUEUE_WAIT_US`](crate::attributes::POOL_QUEUE_WAIT_US)
+    /// and [`POOL_RUN_US`](crate::attributes::POOL_RUN_US)) or it has a queue
+    /// deadline, but only a pool with timing on records it in its stats.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use async_hooks_pool::WorkerPool;
+    ///
+    /// let pool = WorkerPool::builder().num_threads(1).timing(true).build(|n: u64| n * 2).unwrap();
+    /// assert_eq!(pool.run_blocking(21), Ok(42));
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.wait_time.count(), stats.run_time.count()), (1, 1));
+    ///
+    /// let untimed = WorkerPool::new(1, |n: u64| n * 2).unwrap();
+    /// assert_eq!(untimed.run_blocking(21), Ok(42));
+    /// let stats = untimed.stats();
+    /// assert_eq!((stats.completed, stats.run_time.count(), stats.utilization), (1, 0, 0.0));
+    /// ```
+    pub fn timing(mut self, enabled: bool) -> Self {
+        self.config.timing = enabled;
         self
     }
 

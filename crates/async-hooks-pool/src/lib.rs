@@ -24,8 +24,9 @@
 //! - Bounded queue that rejects or applies backpressure ([`QueueMode`]),
 //!   queue deadlines, cancellation of queued tasks ([`TaskHandle`]),
 //!   graceful [`close`](WorkerPool::close) and forced
-//!   [`terminate`](WorkerPool::terminate), statistics with wait and run time
-//!   histograms ([`PoolStats`]).
+//!   [`terminate`](WorkerPool::terminate), statistics ([`PoolStats`]), with
+//!   wait and run time histograms if the pool is built with
+//!   [`timing`](WorkerPoolBuilder::timing).
 //! - [`ResourcePool`] and [`Lease`]: checkouts of pooled resources as async
 //!   resources with the same lifecycle and context guarantees.
 //!

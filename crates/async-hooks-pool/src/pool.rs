@@ -1,20 +1,20 @@
 //! [`WorkerPool`]: submission, close and stats.
 
 use std::fmt;
-use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use async_hooks_core::AttributeValue;
+use async_hooks_core::{Attribute, AttributeSet, AttributeValue};
 
+use crate::attributes::POOL_NAME;
 use crate::builder::{PoolConfig, WorkerPoolBuilder};
 use crate::future::{TaskFuture, task_future};
 use crate::gate::SubmitGate;
-use crate::queue::{Job, TaskQueue};
+use crate::queue::TaskQueue;
 use crate::stats::{PoolMetrics, PoolStats};
 use crate::sync::lock;
-use crate::task::{TaskCell, TaskHandle, TaskOptions, TaskSlot};
+use crate::task::{Job, OwnedJob, TaskCore, TaskHandle, TaskOptions, cancellable_job};
 use crate::worker::{is_worker_of, spawn_worker};
 use crate::{BuildError, QueueMode, SubmitError, TaskError};
 
@@ -32,7 +32,8 @@ pub(crate) struct Shared<T, R> {
     pub(crate) metrics: Arc<PoolMetrics>,
     /// Join handles of the running workers (replacements add theirs).
     pub(crate) workers: Mutex<Vec<JoinHandle<()>>>,
-    name_attribute: AttributeValue,
+    /// `pool.name`, built once and shared by every task's resource.
+    attributes: AttributeSet,
 }
 
 /// A pool of worker threads whose tasks are async resources: Node's
@@ -124,7 +125,7 @@ where
         }
         let shared = Arc::new(Shared {
             id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
-            name_attribute: AttributeValue::Str(config.name.clone()),
+            attributes: AttributeSet::new([Attribute::new(POOL_NAME, AttributeValue::Str(config.name.clone()))]),
             metrics: Arc::new(PoolMetrics::new(config.num_threads)),
             queue: TaskQueue::new(config.queue),
             gate: SubmitGate::new(),
@@ -167,7 +168,7 @@ where
         task: T,
         callback: impl FnOnce(Result<R, TaskError>) + Send + 'static,
     ) -> Result<(), SubmitError<T>> {
-        self.submit(task, None, callback, false, Location::caller()).map(|_| ())
+        self.submit(task, None, callback, false).map(|_| ())
     }
 
     /// [`run_task`](Self::run_task) with per-task options, returning a
@@ -183,9 +184,8 @@ where
         options: TaskOptions,
         callback: impl FnOnce(Result<R, TaskError>) + Send + 'static,
     ) -> Result<TaskHandle, SubmitError<T>> {
-        let cell = self.submit(task, options.queue_timeout_value(), callback, true, Location::caller())?;
-        let cell = cell.expect("submit returns the task when asked to (bug in async-hooks-pool)");
-        Ok(TaskHandle::new(cell, self.shared.metrics.clone()))
+        let handle = self.submit(task, options.queue_timeout_value(), callback, true)?;
+        Ok(handle.expect("submit returns a handle when asked to (bug in async-hooks-pool)"))
     }
 
     /// Submits `task` and returns its result to `.await` (or to
@@ -198,7 +198,7 @@ where
     pub fn run(&self, task: T) -> TaskFuture<R> {
         let (future, promise) = task_future();
         // On refusal the callback has completed the future already.
-        let _ = self.submit(task, None, move |result| promise.complete(result), false, Location::caller());
+        let _ = self.submit(task, None, move |result| promise.complete(result), false);
         future
     }
 
@@ -212,37 +212,38 @@ where
         self.run(task).wait()
     }
 
+    /// Creates the task's resource at the caller's caller's location (the
+    /// user's, through `#[track_caller]`), and queues or refuses it.
+    #[track_caller]
     #[inline]
     fn submit<F>(
         &self,
         task: T,
         queue_timeout: Option<std::time::Duration>,
         callback: F,
-        return_cell: bool,
-        location: &'static Location<'static>,
-    ) -> Result<Option<Arc<dyn TaskSlot<R>>>, SubmitError<T>>
+        cancellable: bool,
+    ) -> Result<Option<TaskHandle>, SubmitError<T>>
     where
         F: FnOnce(Result<R, TaskError>) + Send + 'static,
     {
         let shared = &*self.shared;
-        let cell: Arc<dyn TaskSlot<R>> = Arc::new(TaskCell::new(
-            &shared.name_attribute,
-            callback,
-            queue_timeout.or(shared.config.queue_timeout),
-            location,
-        ));
+        let queue_timeout = queue_timeout.or(shared.config.queue_timeout);
+        let core = TaskCore::new(&shared.attributes, queue_timeout, shared.config.timing);
+        let (job, handle): (Box<dyn Job<T, R>>, _) = if cancellable {
+            let (job, handle) = cancellable_job(task, core, callback, shared.metrics.clone());
+            (job, Some(handle))
+        } else {
+            (Box::new(OwnedJob::new(task, core, callback)), None)
+        };
         let Some(_pass) = shared.gate.enter() else {
             shared.metrics.task_closed();
-            refuse(&cell, TaskError::Closed);
-            return Err(SubmitError::Closed(task));
+            return Err(SubmitError::Closed(job.refuse(TaskError::Closed)));
         };
-        let returned = if return_cell { Some(cell.clone()) } else { None };
-        match shared.queue.push(Job { input: task, task: cell }) {
-            Ok(()) => Ok(returned),
-            Err(Job { input, task: cell }) => {
+        match shared.queue.push(job) {
+            Ok(()) => Ok(handle),
+            Err(job) => {
                 shared.metrics.task_rejected();
-                refuse(&cell, TaskError::QueueFull);
-                Err(SubmitError::QueueFull(input))
+                Err(SubmitError::QueueFull(job.refuse(TaskError::QueueFull)))
             }
         }
     }
@@ -376,16 +377,6 @@ fn finish_close<T, R>(shared: &Shared<T, R>) {
     shared.gate.wait_for_submitters();
     for _ in 0..shared.config.num_threads {
         shared.queue.push_stop();
-    }
-}
-
-/// Delivers a refusal to a task that never reached the queue.
-fn refuse<R>(cell: &Arc<dyn TaskSlot<R>>, error: TaskError) {
-    if cell.claim() {
-        // A panicking callback is contained; refusals are not counted as
-        // callback panics of a worker, but the caller still learns of the
-        // refusal through the returned error.
-        let _ = cell.deliver(Err(error), None);
     }
 }
 

@@ -1,11 +1,9 @@
 //! The task queue: a crossbeam channel, bounded or not, and how a full one
 //! behaves.
 
-use std::sync::Arc;
-
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::task::TaskSlot;
+use crate::task::Job;
 
 /// How the queue of waiting tasks is bounded.
 ///
@@ -42,15 +40,9 @@ pub enum QueueMode {
     },
 }
 
-/// A queued task: its input and its shared state.
-pub(crate) struct Job<T, R> {
-    pub(crate) input: T,
-    pub(crate) task: Arc<dyn TaskSlot<R>>,
-}
-
 /// What workers receive.
 pub(crate) enum Message<T, R> {
-    Run(Job<T, R>),
+    Run(Box<dyn Job<T, R>>),
     /// Sent once per worker at close, after every admitted job.
     Stop,
 }
@@ -74,7 +66,7 @@ impl<T, R> TaskQueue<T, R> {
     /// Queues `job`; hands it back if the queue is full in reject mode.
     /// Blocks while it is full in wait mode.
     #[inline]
-    pub(crate) fn push(&self, job: Job<T, R>) -> Result<(), Job<T, R>> {
+    pub(crate) fn push(&self, job: Box<dyn Job<T, R>>) -> Result<(), Box<dyn Job<T, R>>> {
         let message = Message::Run(job);
         let refused = match self.mode {
             QueueMode::Reject { .. } => match self.sender.try_send(message) {

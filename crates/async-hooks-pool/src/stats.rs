@@ -71,7 +71,7 @@ fn upper_bound_of(index: usize) -> u64 {
 /// ```
 /// use async_hooks_pool::WorkerPool;
 ///
-/// let pool = WorkerPool::new(1, |n: u32| n).unwrap();
+/// let pool = WorkerPool::builder().num_threads(1).timing(true).build(|n: u32| n).unwrap();
 /// for n in 0..10 {
 ///     pool.run_blocking(n).unwrap();
 /// }
@@ -184,25 +184,35 @@ impl WorkerMetrics {
         }
     }
 
+    /// A task's processor starts; `waited` is its queue wait if the pool
+    /// measures time.
     #[inline]
-    pub(crate) fn task_started(&self, waited: Duration) {
-        self.wait_time.record(waited);
+    pub(crate) fn task_started(&self, waited: Option<Duration>) {
+        if let Some(waited) = waited {
+            self.wait_time.record(waited);
+        }
         self.running.store(true, Ordering::Relaxed);
     }
 
+    /// A task's processor returned or panicked; `run_time` is how long it
+    /// ran if the pool measures time.
     #[inline]
-    pub(crate) fn task_finished(&self, run_time: Duration, panicked: bool) {
+    pub(crate) fn task_finished(&self, run_time: Option<Duration>, panicked: bool) {
         self.running.store(false, Ordering::Relaxed);
-        self.run_time.record(run_time);
-        let nanos = u64::try_from(run_time.as_nanos()).unwrap_or(u64::MAX);
-        add_single_writer(&self.busy_nanos, nanos);
+        if let Some(run_time) = run_time {
+            self.run_time.record(run_time);
+            let nanos = u64::try_from(run_time.as_nanos()).unwrap_or(u64::MAX);
+            add_single_writer(&self.busy_nanos, nanos);
+        }
         add_single_writer(if panicked { &self.panicked } else { &self.completed }, 1);
     }
 
     /// Records the queue wait of a task that never ran.
     #[inline]
-    pub(crate) fn task_skipped(&self, waited: Duration) {
-        self.wait_time.record(waited);
+    pub(crate) fn task_skipped(&self, waited: Option<Duration>) {
+        if let Some(waited) = waited {
+            self.wait_time.record(waited);
+        }
     }
 }
 
@@ -333,6 +343,9 @@ impl PoolMetrics {
 ///
 /// Counters are cumulative since the pool started; histograms since start
 /// or the last [`reset_histograms`](crate::WorkerPool::reset_histograms).
+/// The histograms and `utilization` need
+/// [`timing`](crate::WorkerPoolBuilder::timing) (off by default: it reads
+/// the clock three times per task); without it they stay empty and 0.0.
 ///
 /// # Examples
 ///
@@ -371,13 +384,15 @@ pub struct PoolStats {
     /// Callbacks that panicked (contained; the worker carries on).
     pub callback_panics: u64,
     /// Fraction of the pool's thread time spent running processors since it
-    /// started, `0.0..=1.0`.
+    /// started, `0.0..=1.0`; 0.0 without [`timing`](crate::WorkerPoolBuilder::timing).
     pub utilization: f64,
     /// How long the pool has existed.
     pub uptime: Duration,
-    /// Time from submission until a worker took the task.
+    /// Time from submission until a worker took the task; empty without
+    /// [`timing`](crate::WorkerPoolBuilder::timing).
     pub wait_time: HistogramSnapshot,
-    /// Time the processor ran.
+    /// Time the processor ran; empty without
+    /// [`timing`](crate::WorkerPoolBuilder::timing).
     pub run_time: HistogramSnapshot,
 }
 

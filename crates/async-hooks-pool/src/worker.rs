@@ -8,13 +8,14 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use std::{io, thread};
 
-use async_hooks_core::Attribute;
+use async_hooks_core::{Attribute, any_hook_enabled};
 
 use crate::TaskError;
 use crate::attributes::{POOL_QUEUE_WAIT_US, POOL_WORKER, micros};
 use crate::pool::Shared;
-use crate::queue::{Job, Message};
+use crate::queue::Message;
 use crate::sync::lock;
+use crate::task::{Executed, Job, TaskCore};
 
 thread_local! {
     /// `(pool id, worker index)` of the pool worker running on this thread.
@@ -104,49 +105,85 @@ where
     shared.config.stop_worker(index);
 }
 
-fn run_job<T, R>(shared: &Shared<T, R>, index: usize, job: Job<T, R>) -> JobEnd {
-    let Job { input, task } = job;
-    // Cancelled while queued: the canceller delivered and counted it.
-    if !task.claim() {
-        shared.metrics.cancelled_task_dequeued();
-        return JobEnd::Continue;
-    }
-    let worker_metrics = shared.metrics.worker(index);
-    let started = Instant::now();
-    let waited = started.saturating_duration_since(task.submitted_at());
-    task.resource().record(&[Attribute::new(POOL_WORKER, index), Attribute::new(POOL_QUEUE_WAIT_US, micros(waited))]);
-
-    let refusal = if shared.forced.load(Ordering::Acquire) {
-        shared.metrics.task_closed();
-        Some(TaskError::Closed)
-    } else if task.deadline().is_some_and(|deadline| started >= deadline) {
-        shared.metrics.task_timed_out();
-        Some(TaskError::TimedOut)
-    } else {
-        None
-    };
-    if let Some(error) = refusal {
-        worker_metrics.task_skipped(waited);
-        drop(input);
-        if task.deliver(Err(error), None) {
-            shared.metrics.callback_panicked();
+fn run_job<T, R>(shared: &Shared<T, R>, index: usize, job: Box<dyn Job<T, R>>) -> JobEnd {
+    let worker = WorkerRun { shared, index, processor_panicked: Cell::new(false) };
+    match job.run(&worker) {
+        Some(callback_panicked) => {
+            if callback_panicked {
+                shared.metrics.callback_panicked();
+            }
         }
-        return JobEnd::Continue;
+        // Cancelled while queued: the canceller delivered and counted it.
+        None => shared.metrics.cancelled_task_dequeued(),
     }
+    if worker.processor_panicked.get() { JobEnd::Replace } else { JobEnd::Continue }
+}
 
-    worker_metrics.task_started(waited);
-    let processor = &shared.processor;
-    let output = task.resource().run_in_async_scope(|| catch_unwind(AssertUnwindSafe(|| processor(input))));
-    let run_time = started.elapsed();
-    worker_metrics.task_finished(run_time, output.is_err());
-    let (result, end) = match output {
-        Ok(output) => (Ok(output), JobEnd::Continue),
-        Err(payload) => (Err(TaskError::Panicked(panic_message(payload))), JobEnd::Replace),
-    };
-    if task.deliver(result, Some(run_time)) {
-        shared.metrics.callback_panicked();
+/// A worker running one job: what [`Job::run`] needs of it (a concrete
+/// type, so that the job's code calls [`execute`](Self::execute) directly).
+pub(crate) struct WorkerRun<'a, T, R> {
+    shared: &'a Shared<T, R>,
+    index: usize,
+    processor_panicked: Cell<bool>,
+}
+
+impl<T, R> WorkerRun<'_, T, R> {
+    /// A worker's part of a task it claimed: refuse it (forced shutdown,
+    /// queue deadline) or run the processor in the task's scope; keep the
+    /// stats.
+    #[inline]
+    pub(crate) fn execute(&self, core: &TaskCore, input: T) -> Executed<R> {
+        let (shared, index) = (self.shared, self.index);
+        let worker_metrics = shared.metrics.worker(index);
+        let hooks_enabled = any_hook_enabled();
+        let timing = shared.config.timing;
+        // Clock reads are dear on some machines: read the clock only if the
+        // statistics, a deadline or a hook set use it.
+        let started = if timing || hooks_enabled || core.has_queue_timeout() { Some(Instant::now()) } else { None };
+        let waited = match (started, core.submitted_at()) {
+            (Some(started), Some(submitted_at)) => Some(started.saturating_duration_since(submitted_at)),
+            _ => None,
+        };
+        if hooks_enabled {
+            match waited {
+                Some(waited) => core
+                    .resource()
+                    .record(&[Attribute::new(POOL_WORKER, index), Attribute::new(POOL_QUEUE_WAIT_US, micros(waited))]),
+                // Submitted before any hook set was enabled, by a pool that
+                // does not measure time: the wait is unknown.
+                None => core.resource().record(&[Attribute::new(POOL_WORKER, index)]),
+            }
+        }
+
+        let refusal = if shared.forced.load(Ordering::Acquire) {
+            shared.metrics.task_closed();
+            Some(TaskError::Closed)
+        } else if waited.is_some_and(|waited| core.timed_out(waited)) {
+            shared.metrics.task_timed_out();
+            Some(TaskError::TimedOut)
+        } else {
+            None
+        };
+        let waited = waited.filter(|_| timing);
+        if let Some(error) = refusal {
+            worker_metrics.task_skipped(waited);
+            drop(input);
+            return (Err(error), None);
+        }
+
+        worker_metrics.task_started(waited);
+        let processor = &shared.processor;
+        let output = core.resource().run_in_async_scope(|| catch_unwind(AssertUnwindSafe(|| processor(input))));
+        let run_time = started.filter(|_| timing || hooks_enabled).map(|started| started.elapsed());
+        worker_metrics.task_finished(run_time.filter(|_| timing), output.is_err());
+        match output {
+            Ok(output) => (Ok(output), run_time),
+            Err(payload) => {
+                self.processor_panicked.set(true);
+                (Err(TaskError::Panicked(panic_message(payload))), run_time)
+            }
+        }
     }
-    end
 }
 
 /// The message of a panic payload (`panic!` gives `&str` or `String`).

@@ -151,7 +151,7 @@ fn reject_mode_with_zero_capacity_accepts_only_when_a_worker_is_idle() {
 
 #[test]
 fn stats_report_utilization_and_histograms() {
-    let pool = WorkerPool::new(2, |n: u64| (0..n).sum::<u64>()).unwrap();
+    let pool = WorkerPool::builder().num_threads(2).timing(true).build(|n: u64| (0..n).sum::<u64>()).unwrap();
     for n in 0..100 {
         pool.run_blocking(n * 1000).unwrap();
     }
@@ -160,7 +160,25 @@ fn stats_report_utilization_and_histograms() {
     assert_eq!(stats.wait_time.count(), 100);
     assert_eq!(stats.run_time.count(), 100);
     assert!((0.0..=1.0).contains(&stats.utilization));
+    assert!(stats.utilization > 0.0, "busy time was measured");
     pool.reset_histograms();
     assert_eq!(pool.stats().run_time.count(), 0);
     assert_eq!(pool.stats().completed, 100, "counters survive a histogram reset");
+}
+
+#[test]
+fn without_timing_counters_are_kept_and_histograms_stay_empty() {
+    let pool = WorkerPool::new(2, |n: u64| n).unwrap();
+    let timed_out = pool.run_task_with(1, TaskOptions::new().queue_timeout(Duration::from_secs(60)), |result| {
+        assert_eq!(result, Ok(1))
+    });
+    timed_out.unwrap();
+    for n in 0..100 {
+        pool.run_blocking(n).unwrap();
+    }
+    pool.close();
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 101);
+    assert_eq!((stats.wait_time.count(), stats.run_time.count()), (0, 0));
+    assert_eq!(stats.utilization, 0.0);
 }
