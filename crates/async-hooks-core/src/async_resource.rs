@@ -177,7 +177,7 @@ impl AsyncResource {
         // it cannot be forgotten.
         let saved = crate::thread_state::THREAD_STATE
             .try_with(|state| unsafe { stack::enter(state, &self.resource, Some(&self.frame)) })
-            .ok();
+            .unwrap_or(stack::SavedState::detached());
         if dispatches {
             dispatch::dispatch(HookEvent::Before, self.async_id());
         }
@@ -301,8 +301,9 @@ impl fmt::Debug for AsyncResource {
 /// Closes a resource scope: `after`, restore the frame, pop.
 pub(crate) struct ScopeGuard<'a> {
     resource: &'a AsyncResource,
-    /// `None` only during thread teardown, when there is nothing to restore.
-    saved: Option<stack::SavedState>,
+    /// Detached only during thread teardown, when there is nothing to
+    /// restore.
+    saved: stack::SavedState,
     dispatch_after: bool,
     _not_send: PhantomData<*const ()>,
 }
@@ -310,9 +311,7 @@ pub(crate) struct ScopeGuard<'a> {
 impl Drop for ScopeGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        if let Some(saved) = &mut self.saved {
-            stack::exit(self.resource.async_id(), self.dispatch_after, saved, &self.resource.frame);
-        }
+        stack::exit(self.resource.async_id(), self.dispatch_after, &mut self.saved, &self.resource.frame);
     }
 }
 

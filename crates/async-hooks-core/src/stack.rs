@@ -26,11 +26,30 @@ use crate::{AsyncId, HookEvent, Resource};
 
 /// What a scope must restore when it ends.
 pub(crate) struct SavedState {
-    ids: (AsyncId, AsyncId),
+    id: AsyncId,
+    trigger: AsyncId,
     resource: CurrentResource,
     /// The number of open scopes before this one.
     depth: usize,
     frame: SavedFrame,
+}
+
+impl SavedState {
+    /// What a scope entered during thread teardown saves: nothing to
+    /// restore.
+    pub(crate) const fn detached() -> SavedState {
+        SavedState {
+            id: AsyncId::ROOT,
+            trigger: AsyncId::NONE,
+            resource: CurrentResource::Root,
+            depth: usize::MAX,
+            frame: SavedFrame::Unchanged,
+        }
+    }
+
+    fn is_detached(&self) -> bool {
+        self.depth == usize::MAX
+    }
 }
 
 enum SavedFrame {
@@ -75,7 +94,7 @@ pub(crate) struct EmbedderScope {
 /// ```
 #[inline]
 pub fn execution_async_id() -> AsyncId {
-    THREAD_STATE.try_with(|state| state.ids.get().0).unwrap_or(AsyncId::ROOT)
+    THREAD_STATE.try_with(|state| state.id.get()).unwrap_or(AsyncId::ROOT)
 }
 
 /// The trigger id of the resource running on this thread, or
@@ -93,7 +112,7 @@ pub fn execution_async_id() -> AsyncId {
 /// ```
 #[inline]
 pub fn trigger_async_id() -> AsyncId {
-    THREAD_STATE.try_with(|state| state.ids.get().1).unwrap_or(AsyncId::NONE)
+    THREAD_STATE.try_with(|state| state.trigger.get()).unwrap_or(AsyncId::NONE)
 }
 
 /// The resource running on this thread, or `None` at the root.
@@ -153,7 +172,8 @@ unsafe fn enter_as(
     let depth = state.depth.get();
     state.depth.set(depth + 1);
     SavedState {
-        ids: state.ids.replace((resource.id(), resource.trigger_async_id())),
+        id: state.id.replace(resource.id()),
+        trigger: state.trigger.replace(resource.trigger_async_id()),
         resource: state.resource.replace(current),
         depth,
         frame: saved_frame,
@@ -167,7 +187,8 @@ unsafe fn enter_as(
 fn restore(state: &ThreadState, saved: &mut SavedState, resource_frame: Option<&ContextFrame>) {
     // Read the saved state in place: moving it around is a large part of a
     // scope's cost.
-    state.ids.set(saved.ids);
+    state.id.set(saved.id);
+    state.trigger.set(saved.trigger);
     state.resource.set(saved.resource);
     state.depth.set(saved.depth);
     let replaced = match std::mem::replace(&mut saved.frame, SavedFrame::Unchanged) {
@@ -191,8 +212,11 @@ fn restore(state: &ThreadState, saved: &mut SavedState, resource_frame: Option<&
 pub(crate) fn exit(expected: AsyncId, dispatch_after: bool, saved: &mut SavedState, resource_frame: &ContextFrame) {
     // One thread-local access for the whole exit: hooks called from here
     // may use the thread state too (shared access; no borrow is held).
+    if saved.is_detached() {
+        return;
+    }
     let _ = THREAD_STATE.try_with(|state| {
-        if state.ids.get().0 != expected {
+        if state.id.get() != expected {
             close_embedder_scopes_above(expected, saved.depth);
         }
         if dispatch_after {
@@ -205,7 +229,7 @@ pub(crate) fn exit(expected: AsyncId, dispatch_after: bool, saved: &mut SavedSta
 #[cold]
 #[inline(never)]
 fn close_embedder_scopes_above(expected: AsyncId, depth: usize) {
-    let Ok(actual) = THREAD_STATE.try_with(|state| state.ids.get().0) else {
+    let Ok(actual) = THREAD_STATE.try_with(|state| state.id.get()) else {
         return;
     };
     fault::report(Fault::StackCorrupted { actual, expected });
@@ -261,7 +285,7 @@ pub(crate) fn emit_embedder_after(id: AsyncId, dispatch_after: bool, resource_fr
         let only_embedder_scopes_above = position
             .is_some_and(|position| scopes[position].saved.depth + scopes.len() - position == state.depth.get());
         let scopes_above = position.map_or(0, |position| scopes.len() - position - 1);
-        (state.ids.get().0, position.is_some(), only_embedder_scopes_above, scopes_above)
+        (state.id.get(), position.is_some(), only_embedder_scopes_above, scopes_above)
     });
     let Ok((current, is_open, only_embedder_scopes_above, scopes_above)) = plan else {
         return;

@@ -8,8 +8,10 @@ use crate::frame::ContextFrame;
 use crate::stack::{CurrentResource, EmbedderScope};
 
 pub(crate) struct ThreadState {
-    /// `(execution_async_id, trigger_async_id)` of the innermost open scope.
-    pub(crate) ids: Cell<(AsyncId, AsyncId)>,
+    /// `execution_async_id` of the innermost open scope.
+    pub(crate) id: Cell<AsyncId>,
+    /// `trigger_async_id` of the innermost open scope.
+    pub(crate) trigger: Cell<AsyncId>,
     /// The resource of the innermost open scope; `None` at the root. Valid
     /// while that scope is open (see `stack.rs`).
     pub(crate) resource: Cell<CurrentResource>,
@@ -30,7 +32,8 @@ pub(crate) struct ThreadState {
 impl ThreadState {
     const fn new() -> ThreadState {
         ThreadState {
-            ids: Cell::new((AsyncId::ROOT, AsyncId::NONE)),
+            id: Cell::new(AsyncId::ROOT),
+            trigger: Cell::new(AsyncId::NONE),
             resource: Cell::new(CurrentResource::Root),
             depth: Cell::new(0),
             frame: Cell::new(ContextFrame::empty()),
