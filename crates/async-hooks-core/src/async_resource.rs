@@ -121,9 +121,17 @@ impl AsyncResource {
             require_manual_destroy: options.require_manual_destroy,
             observed,
         };
-        if observed {
-            dispatch::dispatch_init(&resource.resource);
+        if observed && dispatch::is_interested(HookEvent::Init) {
+            // Out of line: taking the resource's address here would make the
+            // compiler build it on the stack and copy it out on every path.
+            return AsyncResource::dispatch_init(resource);
         }
+        resource
+    }
+
+    #[inline(never)]
+    fn dispatch_init(resource: AsyncResource) -> AsyncResource {
+        dispatch::dispatch_init(&resource.resource);
         resource
     }
 
@@ -163,25 +171,33 @@ impl AsyncResource {
     /// resource's scope, but no more events are dispatched for it.
     #[inline]
     pub fn run_in_async_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _scope = self.enter_scope();
-        f()
+        self.in_scope(f)
     }
 
-    /// Opens a scope of this resource on this thread; dropping the guard
-    /// closes it.
+    /// Runs `f` in a scope of this resource on this thread.
+    ///
+    /// The guard lives in this frame and is never returned: moving it (a
+    /// returned guard is copied into the caller) made the compiler copy
+    /// the saved state with mixed-width moves that stall store forwarding.
     #[inline(always)]
-    pub(crate) fn enter_scope(&self) -> ScopeGuard<'_> {
+    pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         let dispatches = self.dispatches_events();
+        let mut guard = ScopeGuard {
+            resource: self,
+            saved: stack::SavedState::detached(),
+            dispatch_after: dispatches,
+            _not_send: PhantomData,
+        };
         // SAFETY: the guard borrows `self` for its whole life and passes the
-        // saved state to `stack::exit` in its `Drop`; it is not exposed, so
-        // it cannot be forgotten.
-        let saved = crate::thread_state::THREAD_STATE
-            .try_with(|state| unsafe { stack::enter(state, &self.resource, Some(&self.frame)) })
-            .unwrap_or(stack::SavedState::detached());
+        // saved state to `stack::exit` in its `Drop`, which runs at the end
+        // of this function, also when `f` panics; it is never exposed, so it
+        // cannot be forgotten.
+        let _ = crate::thread_state::THREAD_STATE
+            .try_with(|state| unsafe { stack::enter_into(state, &self.resource, &self.frame, &mut guard.saved) });
         if dispatches {
             dispatch::dispatch(HookEvent::Before, self.async_id());
         }
-        ScopeGuard { resource: self, saved, dispatch_after: dispatches, _not_send: PhantomData }
+        f()
     }
 
     #[inline]

@@ -80,14 +80,14 @@ impl<F: Future> Future for InAsyncResource<F> {
             // does outside the (finished) resource.
             return future.poll(cx);
         }
-        let poll = {
-            let _scope = this.resource.enter_scope();
+        let resource = &this.resource;
+        let poll = resource.in_scope(|| {
             let poll = future.poll(cx);
             if poll.is_ready() {
-                this.resource.emit_promise_resolve();
+                resource.emit_promise_resolve();
             }
             poll
-        };
+        });
         if poll.is_ready() {
             // The only way to be here is the first completion, so this
             // cannot fail.

@@ -27,8 +27,8 @@ use crate::{AsyncId, HookEvent, Resource};
 /// What a scope must restore when it ends.
 pub(crate) struct SavedState {
     id: AsyncId,
-    trigger: AsyncId,
     resource: CurrentResource,
+    trigger: AsyncId,
     /// The number of open scopes before this one.
     depth: usize,
     frame: SavedFrame,
@@ -94,7 +94,7 @@ pub(crate) struct EmbedderScope {
 /// ```
 #[inline]
 pub fn execution_async_id() -> AsyncId {
-    THREAD_STATE.try_with(|state| state.id.get()).unwrap_or(AsyncId::ROOT)
+    THREAD_STATE.try_with(|state| read_word(&state.id)).unwrap_or(AsyncId::ROOT)
 }
 
 /// The trigger id of the resource running on this thread, or
@@ -112,7 +112,7 @@ pub fn execution_async_id() -> AsyncId {
 /// ```
 #[inline]
 pub fn trigger_async_id() -> AsyncId {
-    THREAD_STATE.try_with(|state| state.trigger.get()).unwrap_or(AsyncId::NONE)
+    THREAD_STATE.try_with(|state| read_word(&state.trigger)).unwrap_or(AsyncId::NONE)
 }
 
 /// The resource running on this thread, or `None` at the root.
@@ -139,24 +139,66 @@ pub fn execution_stack_depth() -> usize {
     THREAD_STATE.try_with(|state| state.depth.get()).unwrap_or(0)
 }
 
-/// Makes `resource` current and enters `frame` (or, with `None`, keeps the
-/// current frame). Returns what to restore.
+/// Makes `resource` current and enters `frame`, writing what to restore
+/// into `saved` in place (a scope guard's own field) instead of returning
+/// it: returning it made the compiler copy it through the stack with
+/// mixed-width moves, which stall store forwarding and cost more than the
+/// rest of the scope.
 ///
 /// # Safety
 ///
-/// `resource` must stay valid and unmoved until the returned state is passed
-/// to [`exit`] (or the embedder scope holding it is popped) on this thread.
+/// `resource` must stay valid and unmoved until `saved` is passed to
+/// [`exit`] on this thread.
 #[inline(always)]
-pub(crate) unsafe fn enter(state: &ThreadState, resource: &Resource, frame: Option<&ContextFrame>) -> SavedState {
-    // SAFETY: the caller keeps `resource` valid for the scope.
-    unsafe { enter_as(state, resource, CurrentResource::Guarded(NonNull::from(resource)), frame) }
+pub(crate) unsafe fn enter_into(
+    state: &ThreadState,
+    resource: &Resource,
+    frame: &ContextFrame,
+    saved: &mut SavedState,
+) {
+    saved.frame = if frame::is_current_in(state, frame) {
+        SavedFrame::Unchanged
+    } else {
+        SavedFrame::Saved(state.frame.replace(frame.clone()))
+    };
+    saved.depth = replace_word(&state.depth, read_word(&state.depth) + 1);
+    saved.id = replace_word(&state.id, resource.id());
+    saved.trigger = replace_word(&state.trigger, resource.trigger_async_id());
+    saved.resource = replace_word(&state.resource, CurrentResource::Guarded(NonNull::from(resource)));
 }
 
-/// [`enter`], with `current` as what becomes the current resource.
+// The scope state is read and written one word at a time, volatile so that
+// the compiler cannot merge neighbouring words into one wide access: a wide
+// load of words stored one by one (or the reverse) stalls store forwarding,
+// which measured as the largest single cost of a scope.
+
+#[inline(always)]
+fn read_word<T: Copy>(cell: &std::cell::Cell<T>) -> T {
+    // SAFETY: `Cell::as_ptr` points to an initialized `T`; `Cell` is not
+    // `Sync`, so no other thread accesses it, and no reference into it is
+    // live (`Cell` hands none out).
+    unsafe { std::ptr::read_volatile(cell.as_ptr()) }
+}
+
+#[inline(always)]
+fn write_word<T: Copy>(cell: &std::cell::Cell<T>, value: T) {
+    // SAFETY: as in `read_word`; `T: Copy`, so nothing is leaked or dropped.
+    unsafe { std::ptr::write_volatile(cell.as_ptr(), value) }
+}
+
+#[inline(always)]
+fn replace_word<T: Copy>(cell: &std::cell::Cell<T>, value: T) -> T {
+    let previous = read_word(cell);
+    write_word(cell, value);
+    previous
+}
+
+/// Makes `resource` current as `current` and enters `frame` (or, with
+/// `None`, keeps the current frame). Returns what to restore.
 ///
 /// # Safety
 ///
-/// As for [`enter`] when `current` is `Guarded`.
+/// When `current` is `Guarded`, as for [`enter_into`].
 #[inline(always)]
 unsafe fn enter_as(
     state: &ThreadState,
@@ -187,10 +229,20 @@ unsafe fn enter_as(
 fn restore(state: &ThreadState, saved: &mut SavedState, resource_frame: Option<&ContextFrame>) {
     // Read the saved state in place: moving it around is a large part of a
     // scope's cost.
-    state.id.set(saved.id);
-    state.trigger.set(saved.trigger);
-    state.resource.set(saved.resource);
-    state.depth.set(saved.depth);
+    // Word by word, as `enter_into` wrote them (see `read_word`).
+    // SAFETY: plain reads of initialized `Copy` fields of a live value.
+    let (id, trigger, resource, depth) = unsafe {
+        (
+            std::ptr::read_volatile(&saved.id),
+            std::ptr::read_volatile(&saved.trigger),
+            std::ptr::read_volatile(&saved.resource),
+            std::ptr::read_volatile(&saved.depth),
+        )
+    };
+    write_word(&state.id, id);
+    write_word(&state.trigger, trigger);
+    write_word(&state.resource, resource);
+    write_word(&state.depth, depth);
     let replaced = match std::mem::replace(&mut saved.frame, SavedFrame::Unchanged) {
         SavedFrame::Saved(previous) => state.frame.replace(previous),
         SavedFrame::Unchanged => match resource_frame {
