@@ -27,3 +27,8 @@ pub mod tracing {
 pub mod tokio {
     pub use async_hooks_tokio::*;
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
