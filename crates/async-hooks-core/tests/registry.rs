@@ -150,11 +150,12 @@ fn a_hook_never_observes_resources_its_callbacks_create() {
     let _serial = serial();
     let created_inside = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let (created, seen_by_hook) = (created_inside.clone(), seen.clone());
+    let (created, seen_by_init) = (created_inside.clone(), seen.clone());
+    let (seen_by_before, seen_by_after, seen_by_destroy) = (seen.clone(), seen.clone(), seen.clone());
     let hook = create_hook(
         HookCallbacks::new()
             .on_init(move |id, resource_type, _, _| {
-                seen_by_hook.lock().unwrap().push(id);
+                seen_by_init.lock().unwrap().push(id);
                 if resource_type == "Outer" {
                     // A logger that is itself instrumented: no recursion.
                     let inner = AsyncResource::new("Inner");
@@ -162,7 +163,9 @@ fn a_hook_never_observes_resources_its_callbacks_create() {
                     created.lock().unwrap().push(inner);
                 }
             })
-            .on_before(|id| assert_ne!(id, AsyncId::NONE)),
+            .on_before(move |id| seen_by_before.lock().unwrap().push(id))
+            .on_after(move |id| seen_by_after.lock().unwrap().push(id))
+            .on_destroy(move |id| seen_by_destroy.lock().unwrap().push(id)),
     );
     hook.enable();
     let outer = AsyncResource::new("Outer");
@@ -172,6 +175,8 @@ fn a_hook_never_observes_resources_its_callbacks_create() {
     inner.run_in_async_scope(|| assert_eq!(execution_async_id(), inner.async_id()));
     let inner_id = inner.async_id();
     drop(inner);
+    // Neither the inner resource's init, scopes nor destroy were seen, inside
+    // the callback or after it: only the outer resource's init.
     assert_eq!(*seen.lock().unwrap(), [outer.async_id()]);
     assert!(!seen.lock().unwrap().contains(&inner_id));
 }
