@@ -18,50 +18,12 @@ use std::time::{Duration, Instant};
 
 use async_hooks_core::{Hooks, create_hook};
 use async_hooks_pool::WorkerPool;
+#[path = "support/bare_pool.rs"]
+mod bare_pool;
+use bare_pool::{BareCrossbeamPool, process};
 use criterion::{Criterion, criterion_group};
 
 const THREADS: usize = 2;
-
-fn process(n: u64) -> u64 {
-    black_box(n).wrapping_mul(31).wrapping_add(7)
-}
-
-/// The baseline: what one writes by hand with crossbeam-channel.
-struct BareCrossbeamPool {
-    sender: Option<crossbeam_channel::Sender<Box<dyn FnOnce() + Send>>>,
-    workers: Vec<thread::JoinHandle<()>>,
-}
-
-impl BareCrossbeamPool {
-    fn new(num_threads: usize) -> BareCrossbeamPool {
-        let (sender, receiver) = crossbeam_channel::unbounded::<Box<dyn FnOnce() + Send>>();
-        let workers = (0..num_threads)
-            .map(|_| {
-                let receiver = receiver.clone();
-                thread::spawn(move || {
-                    for job in receiver {
-                        job();
-                    }
-                })
-            })
-            .collect();
-        BareCrossbeamPool { sender: Some(sender), workers }
-    }
-
-    fn run_task(&self, task: u64, callback: impl FnOnce(u64) + Send + 'static) {
-        let job = Box::new(move || callback(process(task)));
-        self.sender.as_ref().expect("open").send(job).expect("workers alive");
-    }
-}
-
-impl Drop for BareCrossbeamPool {
-    fn drop(&mut self) {
-        drop(self.sender.take());
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
-    }
-}
 
 /// A hook set of no-op callbacks for every event.
 struct NoOpHooks;

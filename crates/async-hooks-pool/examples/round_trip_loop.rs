@@ -18,12 +18,11 @@ use std::time::{Duration, Instant};
 
 use async_hooks_core::{Hooks, create_hook};
 use async_hooks_pool::WorkerPool;
+#[path = "../benches/support/bare_pool.rs"]
+mod bare_pool;
+use bare_pool::{BareCrossbeamPool, process};
 
 const THREADS: usize = 2;
-
-fn process(n: u64) -> u64 {
-    black_box(n).wrapping_mul(31).wrapping_add(7)
-}
 
 /// A hook set of no-op callbacks for every event.
 struct NoOpHooks;
@@ -39,52 +38,18 @@ fn wait_for(target: u64) {
     }
 }
 
-/// The baseline, as in the bench: what one writes by hand with
-/// crossbeam-channel.
-struct BarePool {
-    sender: Option<crossbeam_channel::Sender<Box<dyn FnOnce() + Send>>>,
-    workers: Vec<thread::JoinHandle<()>>,
-}
-
-impl BarePool {
-    fn new(num_threads: usize) -> BarePool {
-        let (sender, receiver) = crossbeam_channel::unbounded::<Box<dyn FnOnce() + Send>>();
-        let workers = (0..num_threads)
-            .map(|_| {
-                let receiver = receiver.clone();
-                thread::spawn(move || {
-                    for job in receiver {
-                        job();
-                    }
-                })
-            })
-            .collect();
-        BarePool { sender: Some(sender), workers }
+/// One batch through the bare crossbeam-channel pool.
+fn bare_batch(pool: &BareCrossbeamPool, tasks: u64) -> Duration {
+    let target = DONE.load(Ordering::Acquire) + tasks;
+    let start = Instant::now();
+    for task in 0..tasks {
+        pool.run_task(task, |result| {
+            black_box(result);
+            DONE.fetch_add(1, Ordering::Release);
+        });
     }
-
-    fn batch(&self, tasks: u64) -> Duration {
-        let target = DONE.load(Ordering::Acquire) + tasks;
-        let start = Instant::now();
-        let sender = self.sender.as_ref().expect("open");
-        for task in 0..tasks {
-            let callback = |result: u64| {
-                black_box(result);
-                DONE.fetch_add(1, Ordering::Release);
-            };
-            sender.send(Box::new(move || callback(process(task)))).expect("workers alive");
-        }
-        wait_for(target);
-        start.elapsed()
-    }
-}
-
-impl Drop for BarePool {
-    fn drop(&mut self) {
-        drop(self.sender.take());
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
-    }
+    wait_for(target);
+    start.elapsed()
 }
 
 fn pool_batch(pool: &WorkerPool<u64, u64>, tasks: u64) -> Duration {
@@ -112,7 +77,7 @@ fn main() {
     };
     match variant.as_str() {
         "bare" => {
-            let _ = BarePool::new(THREADS).batch(tasks);
+            let _ = bare_batch(&BareCrossbeamPool::new(THREADS), tasks);
         }
         "pool" => {
             let _ = pool_batch(&new_pool(false), tasks);
@@ -125,14 +90,14 @@ fn main() {
             let _ = pool_batch(&new_pool(false), tasks);
         }
         "compare" => {
-            let (bare, pool, timed) = (BarePool::new(THREADS), new_pool(false), new_pool(true));
+            let (bare, pool, timed) = (BareCrossbeamPool::new(THREADS), new_pool(false), new_pool(true));
             let per_task = |duration: Duration| duration.as_nanos() as f64 / tasks as f64;
             let (mut bare_ns, mut off_ns, mut timed_ns, mut on_ns) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            bare.batch(tasks);
+            bare_batch(&bare, tasks);
             pool_batch(&pool, tasks);
             pool_batch(&timed, tasks);
             for _ in 0..rounds {
-                bare_ns.push(per_task(bare.batch(tasks)));
+                bare_ns.push(per_task(bare_batch(&bare, tasks)));
                 off_ns.push(per_task(pool_batch(&pool, tasks)));
                 timed_ns.push(per_task(pool_batch(&timed, tasks)));
                 hook.enable();
