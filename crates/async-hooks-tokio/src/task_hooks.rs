@@ -4,8 +4,8 @@
 //! | tokio hook | where it runs | what it does here |
 //! |---|---|---|
 //! | `on_task_spawn` | the spawning thread, inside `spawn` | creates the task's resource (`init`; it captures the spawner's execution id as trigger and the spawner's context frame) and stores it in the [task table](crate::task_table) |
-//! | `on_before_task_poll` | the worker, before each poll | looks the resource up, `emit_before` (enters the task's frame), keeps the handle on this thread's polling stack |
-//! | `on_after_task_poll` | the worker, after each poll | takes the entry off the polling stack, `emit_after` (restores the frame the poll started with, discarding whatever the task wrote into the context), drops the stack's handle |
+//! | `on_before_task_poll` | the worker, before each poll | looks the resource up, `emit_before` (enters the task's frame), keeps the handle in this thread's polling slot |
+//! | `on_after_task_poll` | the worker, after each poll | takes the entry out of the polling slot, `emit_after` (restores the frame the poll started with, discarding whatever the task wrote into the context), drops the slot's handle |
 //! | `on_task_terminate` | inside the final poll, or at shutdown for idle tasks | removes the task from the table and drops the table's handle |
 //!
 //! `destroy` is dispatched by dropping the resource's last handle (the
@@ -21,13 +21,14 @@
 //!   ignored.
 //! - `tokio::task::try_id()` is wrong inside poll hooks: only `meta.id()` is
 //!   used.
-//! - The poll hooks never look at the map in `after`: the entry pushed in
-//!   `before` is on this thread's polling stack.
+//! - The poll hooks never look at the table in `after`: the entry put in
+//!   `before` is in this thread's polling slot (a `Cell`, not a stack:
+//!   polls do not nest in tokio; nested ones would still be tracked).
 //!
 //! Architecture invariant: no lock and no `RefCell` borrow is held while a
 //! core event is dispatched (user hooks run there and may spawn tasks).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use async_hooks_core::AsyncResource;
@@ -44,11 +45,55 @@ struct PollingTask {
     resource: Arc<AsyncResource>,
 }
 
+/// The tasks being polled on this thread.
+struct PollingTasks {
+    /// The innermost one: the task whose poll is running.
+    innermost: Cell<Option<PollingTask>>,
+    /// The tasks whose polls enclose the innermost one's, outermost first.
+    /// Polls do not nest in tokio, so this stays empty (and unallocated);
+    /// it keeps the bookkeeping right even if a future runtime nests them.
+    outer: RefCell<Vec<PollingTask>>,
+}
+
+impl PollingTasks {
+    const fn new() -> PollingTasks {
+        PollingTasks { innermost: Cell::new(None), outer: RefCell::new(Vec::new()) }
+    }
+
+    /// `task`'s poll starts (`None`: nothing to track).
+    #[inline]
+    fn push(&self, task: Option<PollingTask>) {
+        if task.is_none() {
+            return;
+        }
+        if let Some(enclosing) = self.innermost.replace(task) {
+            self.outer.borrow_mut().push(enclosing);
+        }
+    }
+
+    /// The poll of task `id` ended: its entry, if it was being polled. Drops
+    /// nothing (dropping a handle may dispatch `destroy`, which the caller
+    /// does outside the thread-local).
+    #[inline]
+    fn take(&self, id: Id) -> Option<PollingTask> {
+        match self.innermost.take() {
+            Some(task) if task.id == id => {
+                self.innermost.set(self.outer.borrow_mut().pop());
+                Some(task)
+            }
+            innermost => {
+                // Something unbalanced the polls: look further out.
+                self.innermost.set(innermost);
+                let mut outer = self.outer.borrow_mut();
+                let position = outer.iter().rposition(|task| task.id == id)?;
+                Some(outer.remove(position))
+            }
+        }
+    }
+}
+
 thread_local! {
-    /// The tasks being polled on this thread, innermost last. Polls do not
-    /// nest in tokio, so it holds at most one entry in practice; a stack
-    /// keeps the bookkeeping right even if a future runtime nests them.
-    static POLLING: RefCell<Vec<PollingTask>> = const { RefCell::new(Vec::new()) };
+    static POLLING: PollingTasks = const { PollingTasks::new() };
 }
 
 /// `on_task_spawn`: the task becomes a resource, created on the spawning
@@ -73,14 +118,14 @@ pub(crate) fn on_before_task_poll(meta: &TaskMeta<'_>) {
         return;
     };
     // The scope keeps its own copy of what it needs, so the handle can move
-    // to the polling stack afterwards; no borrow of the stack is held while
+    // to the polling slot afterwards; no borrow of it is held while
     // `before` is dispatched to user hooks.
     resource.emit_before();
     let mut task = Some(PollingTask { id, resource });
-    let _ = POLLING.try_with(|polling| polling.borrow_mut().extend(task.take()));
+    let _ = POLLING.try_with(|polling| polling.push(task.take()));
     if let Some(task) = task {
-        // This thread is being torn down, so there is no stack for `after`
-        // to find the task on: close the scope at once instead of leaving
+        // This thread is being torn down, so there is no slot for `after`
+        // to find the task in: close the scope at once instead of leaving
         // it unmatched.
         task.resource.emit_after();
     }
@@ -91,15 +136,7 @@ pub(crate) fn on_before_task_poll(meta: &TaskMeta<'_>) {
 #[inline]
 pub(crate) fn on_after_task_poll(meta: &TaskMeta<'_>) {
     let id = meta.id();
-    let polled = POLLING
-        .try_with(|polling| {
-            let mut polling = polling.borrow_mut();
-            // The entry is on top unless something unbalanced the stack.
-            let position = polling.iter().rposition(|task| task.id == id)?;
-            Some(polling.remove(position))
-        })
-        .ok()
-        .flatten();
+    let polled = POLLING.try_with(|polling| polling.take(id)).ok().flatten();
     let Some(task) = polled else {
         return;
     };
@@ -115,7 +152,7 @@ pub(crate) fn on_after_task_poll(meta: &TaskMeta<'_>) {
 ///
 /// The table's handle is dropped here. `destroy` is dispatched when the
 /// *last* handle goes: here for an idle task cancelled at shutdown; for a
-/// task that ends inside a poll, when the polling stack drops its handle
+/// task that ends inside a poll, when the polling slot drops its handle
 /// after that poll's `after` (terminate fires between the final `before` and
 /// `after`). On the multi-thread runtime the previous poll's worker may
 /// still hold a handle too (see the [table](crate::task_table)); then
@@ -130,4 +167,56 @@ pub(crate) fn on_task_terminate(meta: &TaskMeta<'_>) {
 /// How many tasks of runtimes with automatic propagation are alive.
 pub(crate) fn live_task_count() -> usize {
     TASK_TABLE.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real task ids: tokio hands them out only to spawned tasks.
+    fn task_ids(n: usize) -> Vec<Id> {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("the runtime builds");
+        runtime.block_on(async {
+            let mut ids = Vec::with_capacity(n);
+            for _ in 0..n {
+                ids.push(tokio::spawn(async { tokio::task::id() }).await.expect("the task completes"));
+            }
+            ids
+        })
+    }
+
+    fn polling_task(id: Id) -> PollingTask {
+        PollingTask { id, resource: Arc::new(AsyncResource::new("Test")) }
+    }
+
+    fn taken_id(polling: &PollingTasks, id: Id) -> Option<Id> {
+        polling.take(id).map(|task| task.id)
+    }
+
+    #[test]
+    fn polls_are_tracked_one_at_a_time() {
+        let polling = PollingTasks::new();
+        let ids = task_ids(2);
+        polling.push(Some(polling_task(ids[0])));
+        assert_eq!(taken_id(&polling, ids[1]), None, "not being polled");
+        assert_eq!(taken_id(&polling, ids[0]), Some(ids[0]));
+        assert_eq!(taken_id(&polling, ids[0]), None, "taken once");
+        assert!(polling.outer.borrow().capacity() == 0, "no nesting, no allocation");
+    }
+
+    #[test]
+    fn nested_and_unbalanced_polls_still_find_their_task() {
+        let polling = PollingTasks::new();
+        let ids = task_ids(3);
+        for id in &ids {
+            polling.push(Some(polling_task(*id)));
+        }
+        // Innermost first.
+        assert_eq!(taken_id(&polling, ids[2]), Some(ids[2]));
+        // Out of order: the outermost ends while another is still open.
+        assert_eq!(taken_id(&polling, ids[0]), Some(ids[0]));
+        assert_eq!(taken_id(&polling, ids[1]), Some(ids[1]));
+        assert!(polling.innermost.take().is_none());
+        assert!(polling.outer.borrow().is_empty());
+    }
 }

@@ -1,41 +1,72 @@
 //! The side table from `tokio::task::Id` to the task's [`AsyncResource`].
 //!
 //! tokio's task hooks carry only a task id, so the resource created in the
-//! spawn hook must be found again in the poll hooks: in this table. It is a
-//! fixed array of `Mutex<HashMap>` shards, each on its own cache line,
-//! selected by a mix of the id's bits. tokio ids come from one global
-//! counter, so consecutive spawns land on different shards and two workers
-//! rarely meet on one lock.
+//! spawn hook must be found again in the poll hooks: in this table.
+//!
+//! # Layout: locality first
+//!
+//! tokio ids come from one global counter, and a runtime spawns and polls
+//! tasks in roughly that order, so the ids alive at any moment form a
+//! window of mostly consecutive numbers. The table turns that into memory
+//! locality instead of hashing it away: it is a fixed array of shards, each
+//! a `Mutex` over a direct-mapped slot array, and an id picks
+//!
+//! - its shard by bits above the lowest [`RUN_BITS`]: a run of consecutive
+//!   ids shares a shard, and the next run goes to the next shard, so the
+//!   spawner and the workers (which poll older ids) rarely meet on a lock;
+//! - its slot in the shard by the remaining bits: consecutive ids of one
+//!   shard sit in consecutive slots, four to a cache line, so a runtime
+//!   sweeping through its tasks reads memory in order (a `HashMap`
+//!   scatters them: with 10,000 live tasks its lookups missed the cache,
+//!   and releasing the shard lock waited for those misses).
+//!
+//! An id whose slot is taken by another live task (one that lived while
+//! more ids than the shard's slots span were handed out) goes to the
+//! shard's overflow `HashMap`; when the overflow grows past an eighth of
+//! the slots, the shard doubles its slots. Slots grow only when collisions
+//! pile up, so memory follows the number of live tasks, not the span of
+//! their ids; like a `HashMap`'s, a shard's slots never shrink. Every
+//! operation is O(1) (amortized, counting the doubling).
+//!
+//! # Handles
 //!
 //! Entries are `Arc`s, and stay in the table for the task's whole life
 //! (until `terminate`), because on the multi-thread runtime two workers can
 //! hold a task at once: tokio calls its after-poll hook only after the task
 //! may already have been rescheduled, so worker B can start poll n+1 (and
 //! even finish the task) before worker A has run the after-poll hook of
-//! poll n. Each worker's polling stack holds its own handle, so A's `after`
+//! poll n. Each worker's polling slot holds its own handle, so A's `after`
 //! always finds the right resource, whatever B did meanwhile. (Moving the
 //! resource out of the table for the length of a poll would save the
-//! allocation but lose B's poll.)
+//! reference count but lose B's poll.)
 //!
 //! Architecture invariant: no lock of this table is held while any other
-//! code runs. Every method takes the shard lock, does one map operation and
-//! releases it; resources are created before [`TaskTable::insert`] and
-//! dropped (dispatching `destroy` to user hooks) after
-//! [`TaskTable::remove`] returned, so a hook that spawns a task, or a task
-//! table access from a user callback, can never deadlock.
+//! code runs. Every method takes the shard lock, does one slot (or overflow
+//! map) operation and releases it; resources are created before
+//! [`TaskTable::insert`] and dropped (dispatching `destroy` to user hooks)
+//! after [`TaskTable::remove`] returned, so a hook that spawns a task, or a
+//! task table access from a user callback, can never deadlock. The table
+//! has no `unsafe` and no atomics of its own: each shard is a plain
+//! `std::sync::Mutex`.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_hooks_core::AsyncResource;
 use tokio::task::Id;
 
 /// How many shards; a power of two. Far more than the cores of any machine
-/// this is likely to run on, so contention stays rare, and small enough that
-/// the table costs 4 KiB.
+/// this is likely to run on, so contention stays rare.
 const N_SHARDS: usize = 64;
+
+/// Runs of `2^RUN_BITS` consecutive ids share a shard: four ids, one
+/// cache line of slots.
+const RUN_BITS: u32 = 2;
+
+/// How many slots a shard starts with, once it sees its first task; a power
+/// of two (a shard's slots span `N_SHARDS` times as many ids).
+const INITIAL_SLOTS: usize = 64;
 
 /// The process-wide table of live tasks of every runtime with automatic
 /// propagation installed. tokio task ids are unique across runtimes.
@@ -43,12 +74,7 @@ pub(crate) static TASK_TABLE: TaskTable = TaskTable::new();
 
 pub(crate) struct TaskTable {
     shards: [Shard; N_SHARDS],
-    len: AtomicUsize,
 }
-
-/// One shard's map; `None` until its first task, so the table can be built
-/// in a `static`.
-type ShardMap = Option<HashMap<Id, Arc<AsyncResource>, BuildHasherDefault<IdHasher>>>;
 
 /// A shard on a cache line of its own, so that two workers locking
 /// neighbouring shards do not share one.
@@ -57,70 +83,199 @@ struct Shard {
     map: Mutex<ShardMap>,
 }
 
-impl TaskTable {
-    const fn new() -> TaskTable {
-        TaskTable { shards: [const { Shard { map: Mutex::new(None) } }; N_SHARDS], len: AtomicUsize::new(0) }
+/// One entry: a task id and the table's handle to its resource (`Id` is
+/// non-zero, so a free slot costs no extra word).
+type Slot = Option<(Id, Arc<AsyncResource>)>;
+
+type OverflowMap = HashMap<Id, Arc<AsyncResource>, BuildHasherDefault<IdHasher>>;
+
+/// The tasks of one shard: a direct-mapped slot array indexed by the id's
+/// [`slot_key`], and an overflow map for ids whose slot another task holds.
+struct ShardMap {
+    /// Empty until the shard's first task (so the table can be built in a
+    /// `static`), then a power of two long.
+    slots: Vec<Slot>,
+    /// Tasks whose slot was taken when they were spawned. `None` until the
+    /// first collision.
+    overflow: Option<OverflowMap>,
+    /// How many tasks the shard holds, in slots and overflow.
+    len: usize,
+}
+
+impl ShardMap {
+    const fn new() -> ShardMap {
+        ShardMap { slots: Vec::new(), overflow: None, len: 0 }
     }
 
+    #[inline]
+    fn slot_index(&self, key: u64) -> usize {
+        // The slot array is a power of two long, so this is `key % len`.
+        (key as usize) & (self.slots.len().wrapping_sub(1))
+    }
+
+    fn overflow_len(&self) -> usize {
+        self.overflow.as_ref().map_or(0, HashMap::len)
+    }
+
+    fn insert(&mut self, id: Id, resource: Arc<AsyncResource>) -> Option<Arc<AsyncResource>> {
+        if self.slots.is_empty() {
+            self.slots.resize_with(INITIAL_SLOTS, || None);
+        }
+        // An id is in its slot or in the overflow, never both: a reused id
+        // that is still in the overflow is taken out of it first.
+        let mut replaced = match &mut self.overflow {
+            Some(overflow) if !overflow.is_empty() => overflow.remove(&id),
+            _ => None,
+        };
+        let index = self.slot_index(slot_key(id));
+        match &mut self.slots[index] {
+            slot @ None => *slot = Some((id, resource)),
+            Some((held, held_resource)) if *held == id => {
+                replaced = Some(std::mem::replace(held_resource, resource));
+            }
+            Some(_) => {
+                self.overflow.get_or_insert_with(OverflowMap::default).insert(id, resource);
+                if self.overflow_len() > self.slots.len() / 8 {
+                    self.grow();
+                }
+            }
+        }
+        if replaced.is_none() {
+            self.len += 1;
+        }
+        replaced
+    }
+
+    /// Doubles the slots and moves every task, overflow included, to its
+    /// place in them (colliding ones back to the overflow).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let n_slots = self.slots.len() * 2;
+        let old_slots = std::mem::replace(&mut self.slots, Vec::with_capacity(n_slots));
+        self.slots.resize_with(n_slots, || None);
+        let old_overflow = self.overflow.take().unwrap_or_default();
+        let mut overflow = OverflowMap::default();
+        for (id, resource) in old_slots.into_iter().flatten().chain(old_overflow) {
+            let index = self.slot_index(slot_key(id));
+            match &mut self.slots[index] {
+                slot @ None => *slot = Some((id, resource)),
+                Some(_) => {
+                    overflow.insert(id, resource);
+                }
+            }
+        }
+        self.overflow = (!overflow.is_empty()).then_some(overflow);
+    }
+
+    #[inline]
+    fn get(&self, id: Id) -> Option<Arc<AsyncResource>> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        match &self.slots[self.slot_index(slot_key(id))] {
+            Some((held, resource)) if *held == id => Some(Arc::clone(resource)),
+            _ => self.overflow.as_ref().and_then(|overflow| overflow.get(&id).cloned()),
+        }
+    }
+
+    fn remove(&mut self, id: Id) -> Option<Arc<AsyncResource>> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let index = self.slot_index(slot_key(id));
+        let slot = &mut self.slots[index];
+        let removed = match slot {
+            Some((held, _)) if *held == id => slot.take().map(|(_, resource)| resource),
+            _ => self.overflow.as_mut().and_then(|overflow| overflow.remove(&id)),
+        };
+        if removed.is_some() {
+            self.len -= 1;
+        }
+        removed
+    }
+}
+
+impl TaskTable {
+    const fn new() -> TaskTable {
+        TaskTable { shards: [const { Shard { map: Mutex::new(ShardMap::new()) } }; N_SHARDS] }
+    }
+
+    #[inline]
     fn shard(&self, id: Id) -> MutexGuard<'_, ShardMap> {
-        let index = shard_index(id);
         // A poisoned shard only means some thread panicked elsewhere while
         // holding it; each map operation is atomic, so the map is intact.
-        self.shards[index].map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shards[shard_index(id)].map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Adds the resource of a task that was just spawned. Returns the
     /// resource of an earlier task with the same id, if tokio reused an id
     /// whose task this table still tracks (the caller destroys it).
+    #[inline]
     pub(crate) fn insert(&self, id: Id, resource: Arc<AsyncResource>) -> Option<Arc<AsyncResource>> {
-        let replaced = self.shard(id).get_or_insert_with(HashMap::default).insert(id, resource);
-        if replaced.is_none() {
-            self.len.fetch_add(1, Ordering::Relaxed);
-        }
-        replaced
+        self.shard(id).insert(id, resource)
     }
 
     /// A handle to the resource of task `id`, if it is tracked.
     #[inline]
     pub(crate) fn get(&self, id: Id) -> Option<Arc<AsyncResource>> {
-        self.shard(id).as_ref().and_then(|map| map.get(&id).cloned())
+        self.shard(id).get(id)
     }
 
     /// Stops tracking task `id`, returning its resource.
+    #[inline]
     pub(crate) fn remove(&self, id: Id) -> Option<Arc<AsyncResource>> {
-        let removed = self.shard(id).as_mut().and_then(|map| map.remove(&id));
-        if removed.is_some() {
-            self.len.fetch_sub(1, Ordering::Relaxed);
-        }
-        removed
+        self.shard(id).remove(id)
     }
 
-    /// How many tasks are tracked.
+    /// How many tasks are tracked. Locks every shard in turn: a diagnostic,
+    /// not for hot paths.
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.shards.iter().map(|shard| shard.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len).sum()
     }
 }
 
-/// An odd constant with well-spread bits (2^64 / golden ratio): multiplying
-/// by it moves the entropy of consecutive ids into the high bits.
-const SHARD_MIX: u64 = 0x9e37_79b9_7f4a_7c15;
-
-/// Which shard holds `id`: the top bits of the id times [`SHARD_MIX`].
+/// Which shard holds `id`.
 #[inline]
 fn shard_index(id: Id) -> usize {
-    (raw_id(id).wrapping_mul(SHARD_MIX) >> (64 - N_SHARDS.trailing_zeros())) as usize
+    shard_index_of(raw_id(id))
+}
+
+/// Which shard holds the id numbered `raw`: the bits just above the lowest
+/// [`RUN_BITS`].
+#[inline]
+fn shard_index_of(raw: u64) -> usize {
+    ((raw >> RUN_BITS) as usize) & (N_SHARDS - 1)
+}
+
+/// Where `id` goes in its shard's slots.
+#[inline]
+fn slot_key(id: Id) -> u64 {
+    slot_key_of(raw_id(id))
+}
+
+/// Where the id numbered `raw` goes in its shard's slots (modulo their
+/// number): the id with the shard bits taken out, so that consecutive ids
+/// of one shard get consecutive keys.
+#[inline]
+fn slot_key_of(raw: u64) -> u64 {
+    let run_mask = (1u64 << RUN_BITS) - 1;
+    ((raw >> (RUN_BITS + N_SHARDS.trailing_zeros())) << RUN_BITS) | (raw & run_mask)
 }
 
 /// The id as tokio hashes it: one `write_u64` of its number.
+#[inline]
 fn raw_id(id: Id) -> u64 {
     let mut capture = IdHasher(0);
     id.hash(&mut capture);
     capture.0
 }
 
-/// A hasher for task ids inside a shard. Ids are one `u64` from a counter;
-/// mixing it with a different constant from the shard selection keeps the
-/// map's bucket and tag bits independent of the shard bits.
+/// An odd constant with well-spread bits (2^64 / golden ratio).
+const ID_MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// A hasher for task ids in the overflow maps. Ids are one `u64` from a
+/// counter; it is mixed so the map's bucket and tag bits both vary.
 #[derive(Default)]
 struct IdHasher(u64);
 
@@ -135,13 +290,14 @@ impl Hasher for IdHasher {
         // Not reached for `Id` (it hashes as one `u64`); kept correct for
         // any future representation.
         for byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(SHARD_MIX);
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(ID_MIX);
         }
     }
 
     #[inline]
     fn finish(&self) -> u64 {
-        (self.0 ^ (self.0 >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+        let mixed = self.0.wrapping_mul(ID_MIX);
+        (mixed ^ (mixed >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
     }
 }
 
@@ -161,12 +317,16 @@ mod tests {
         })
     }
 
+    fn resource() -> Arc<AsyncResource> {
+        Arc::new(AsyncResource::new("Test"))
+    }
+
     #[test]
     fn insert_get_remove_track_each_task_once() {
         let table = TaskTable::new();
         let ids = task_ids(200);
         for id in &ids {
-            assert!(table.insert(*id, Arc::new(AsyncResource::new("Test"))).is_none());
+            assert!(table.insert(*id, resource()).is_none());
         }
         assert_eq!(table.len(), 200);
         let first = table.get(ids[0]).expect("tracked");
@@ -180,12 +340,110 @@ mod tests {
     }
 
     #[test]
-    fn consecutive_ids_spread_over_the_shards() {
-        let mut used = [false; N_SHARDS];
-        for id in task_ids(256) {
-            used[shard_index(id)] = true;
+    fn reinserting_an_id_returns_the_earlier_resource() {
+        let table = TaskTable::new();
+        let id = task_ids(1)[0];
+        let earlier = resource();
+        assert!(table.insert(id, Arc::clone(&earlier)).is_none());
+        let replaced = table.insert(id, resource()).expect("the earlier resource");
+        assert!(Arc::ptr_eq(&replaced, &earlier));
+        assert_eq!(table.len(), 1);
+        assert!(table.remove(id).is_some());
+        assert_eq!(table.len(), 0);
+    }
+
+    // Task ids come from a process-wide counter that other tests advance
+    // concurrently, so the layout is checked on id numbers directly.
+
+    #[test]
+    fn consecutive_ids_spread_over_the_shards_in_runs() {
+        let mut n_ids_per_shard = [0usize; N_SHARDS];
+        for raw in 1_000..1_000 + (N_SHARDS << RUN_BITS) as u64 {
+            n_ids_per_shard[shard_index_of(raw)] += 1;
         }
-        let n_used = used.iter().filter(|used| **used).count();
-        assert!(n_used >= N_SHARDS * 3 / 4, "256 consecutive ids used only {n_used} of {N_SHARDS} shards");
+        assert!(n_ids_per_shard.iter().all(|n_ids| *n_ids == 1 << RUN_BITS), "{n_ids_per_shard:?}");
+        let first_run: Vec<usize> = (0..1 << RUN_BITS).map(shard_index_of).collect();
+        assert!(first_run.iter().all(|shard| *shard == first_run[0]), "a run shares its shard: {first_run:?}");
+    }
+
+    #[test]
+    fn consecutive_ids_of_a_shard_get_consecutive_slot_keys() {
+        let shard = shard_index_of(7_777);
+        let keys: Vec<u64> = (7_000..7_000 + 64 * (N_SHARDS as u64))
+            .filter(|raw| shard_index_of(*raw) == shard)
+            .map(slot_key_of)
+            .collect();
+        assert_eq!(keys.len(), 64);
+        assert!(keys.windows(2).all(|pair| pair[1] == pair[0] + 1), "keys: {keys:?}");
+        // Ids of one shard that differ in their slot key differ as numbers.
+        let mut seen = std::collections::HashSet::new();
+        for raw in 1..100_000u64 {
+            assert!(seen.insert((shard_index_of(raw), slot_key_of(raw))), "id {raw} shares its place");
+        }
+    }
+
+    fn n_overflowing(table: &TaskTable) -> usize {
+        table.shards.iter().map(|shard| shard.map.lock().expect("not poisoned").overflow_len()).sum()
+    }
+
+    fn n_slots(table: &TaskTable) -> usize {
+        table.shards.iter().map(|shard| shard.map.lock().expect("not poisoned").slots.len()).sum()
+    }
+
+    #[test]
+    fn long_lived_tasks_collide_into_the_overflow_and_stay_found() {
+        // Keep a few tasks alive while far more come and go than the slots
+        // span: later ids collide with the long-lived ones and go to the
+        // overflow; every task stays found.
+        let table = TaskTable::new();
+        let ids = task_ids(40_000);
+        let long_lived: Vec<Id> = ids.iter().step_by(997).copied().collect();
+        for id in &long_lived {
+            assert!(table.insert(*id, resource()).is_none());
+        }
+        let mut window = std::collections::VecDeque::new();
+        let mut max_overflowing = 0;
+        for (index, id) in ids.iter().filter(|id| !long_lived.contains(id)).enumerate() {
+            assert!(table.insert(*id, resource()).is_none());
+            window.push_back(*id);
+            if window.len() > 1_000 {
+                let oldest = window.pop_front().expect("not empty");
+                assert!(table.remove(oldest).is_some());
+            }
+            if index % 512 == 0 {
+                max_overflowing = max_overflowing.max(n_overflowing(&table));
+                for live in long_lived.iter().chain(&window) {
+                    assert!(table.get(*live).is_some(), "task {live} lost");
+                }
+            }
+        }
+        assert!(max_overflowing > 0, "no id collided");
+        assert_eq!(table.len(), long_lived.len() + window.len());
+        for id in long_lived.iter().chain(&window) {
+            assert!(table.remove(*id).is_some());
+        }
+        assert_eq!(table.len(), 0);
+        assert_eq!(n_overflowing(&table), 0);
+    }
+
+    #[test]
+    fn more_live_tasks_than_slots_grow_the_shards() {
+        let table = TaskTable::new();
+        let ids = task_ids(20_000);
+        for id in &ids {
+            assert!(table.insert(*id, resource()).is_none());
+        }
+        // 20,000 tasks do not fit in 64 shards of 64 slots: the shards grew,
+        // each until at most an eighth of its slots' worth overflows.
+        assert!(n_slots(&table) > N_SHARDS * INITIAL_SLOTS, "{} slots", n_slots(&table));
+        assert!(n_overflowing(&table) <= n_slots(&table) / 8);
+        for id in &ids {
+            assert!(table.get(*id).is_some(), "task {id} lost");
+        }
+        assert_eq!(table.len(), ids.len());
+        for id in &ids {
+            assert!(table.remove(*id).is_some());
+        }
+        assert_eq!(table.len(), 0);
     }
 }
