@@ -108,7 +108,7 @@ impl<T: Send + Sync + 'static> AsyncLocalStorage<T> {
     /// ```
     #[inline]
     pub fn run<R>(&self, store: T, f: impl FnOnce() -> R) -> R {
-        let _entered = self.frame_with(store).enter_owned();
+        let _entered = ContextFrame::enter_with_value(self.key(), self.tagged(store));
         f()
     }
 

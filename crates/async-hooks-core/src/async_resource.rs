@@ -192,8 +192,8 @@ impl AsyncResource {
         // saved state to `stack::exit` in its `Drop`, which runs at the end
         // of this function, also when `f` panics; it is never exposed, so it
         // cannot be forgotten.
-        let _ = crate::thread_state::THREAD_STATE
-            .try_with(|state| unsafe { stack::enter_into(state, &self.resource, &self.frame, &mut guard.saved) });
+        crate::thread_state::THREAD_STATE
+            .with(|state| unsafe { stack::enter_into(state, &self.resource, &self.frame, &mut guard.saved) });
         if dispatches {
             dispatch::dispatch(HookEvent::Before, self.async_id());
         }

@@ -10,53 +10,14 @@
 //! Stores (see `async-hooks-context`) are built on this module; applications
 //! rarely use it directly.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::thread_state::{THREAD_STATE, ThreadState};
-
-use std::sync::Arc;
-
-/// One store's value, with its key and type beside it in the same
-/// allocation, so that a read needs neither a virtual call nor a second
-/// pointer.
-struct StoreEntry<V: ?Sized = dyn Any + Send + Sync> {
-    key: StoreKey,
-    type_id: TypeId,
-    value: V,
-}
-
-type EntryRef = Arc<StoreEntry>;
-
-/// The entries of a frame with two or more values, sorted by key. Under
-/// loom it is a loom `Arc` (which cannot hold a slice) so that the model
-/// checks its reference count.
-#[cfg(not(async_hooks_loom))]
-type Entries = Arc<[EntryRef]>;
-#[cfg(async_hooks_loom)]
-type Entries = crate::sync::Arc<Vec<EntryRef>>;
-
-fn collect_entries(entries: impl Iterator<Item = EntryRef>) -> Entries {
-    #[cfg(not(async_hooks_loom))]
-    {
-        entries.collect()
-    }
-    #[cfg(async_hooks_loom)]
-    {
-        crate::sync::Arc::new(entries.collect())
-    }
-}
-
-/// A non-empty frame. A frame with one value — the common case, one
-/// `AsyncLocalStorage::run` — is just that value's allocation.
-#[derive(Clone)]
-enum FrameRepr {
-    One(EntryRef),
-    Many(Entries),
-}
+use crate::entry::EntryRef;
+use crate::thread_state::{COLD_STATE, THREAD_STATE, ThreadState};
 
 /// The key of one store in a [`ContextFrame`].
 ///
@@ -68,6 +29,10 @@ pub struct StoreKey(u64);
 static NEXT_STORE_KEY: AtomicU64 = AtomicU64::new(1);
 
 impl StoreKey {
+    /// The key of the entry that holds a frame's entries when it has two or
+    /// more; never a store's (allocated keys start at 1).
+    pub(crate) const LIST: StoreKey = StoreKey(0);
+
     /// Allocates a key no other store has.
     pub fn allocate() -> StoreKey {
         StoreKey(NEXT_STORE_KEY.fetch_add(1, Ordering::Relaxed))
@@ -106,8 +71,10 @@ impl StoreKey {
 /// ```
 #[derive(Clone, Default)]
 pub struct ContextFrame {
-    /// `None` is the empty frame.
-    repr: Option<FrameRepr>,
+    /// `None` is the empty frame; a frame with one value is that value's
+    /// entry; a frame with more is a list entry holding theirs, sorted by
+    /// key. Either way the frame is one pointer.
+    repr: Option<EntryRef>,
 }
 
 impl ContextFrame {
@@ -129,82 +96,84 @@ impl ContextFrame {
     /// The value of `key`, if the frame holds one.
     #[inline]
     pub fn get(&self, key: StoreKey) -> Option<&(dyn Any + Send + Sync)> {
-        self.entry(key).map(|entry| &entry.value)
+        self.entry(key).map(EntryRef::value)
     }
 
     #[inline(always)]
-    fn entry(&self, key: StoreKey) -> Option<&StoreEntry> {
-        match &self.repr {
-            Some(FrameRepr::One(entry)) if entry.key == key => Some(entry),
-            // Frames hold a handful of stores: a linear scan beats a binary
-            // search at these sizes.
-            Some(FrameRepr::Many(entries)) => entries.iter().find(|entry| entry.key == key).map(|entry| &**entry),
-            _ => None,
+    fn entry(&self, key: StoreKey) -> Option<&EntryRef> {
+        let entry = self.repr.as_ref()?;
+        if entry.key() == key {
+            return Some(entry);
         }
+        // Frames hold a handful of stores: a linear scan beats a binary
+        // search at these sizes.
+        entry.as_list()?.iter().find(|entry| entry.key() == key)
     }
 
     #[inline(always)]
     fn slice(&self) -> &[EntryRef] {
         match &self.repr {
             None => &[],
-            Some(FrameRepr::One(entry)) => std::slice::from_ref(entry),
-            Some(FrameRepr::Many(entries)) => &entries[..],
+            Some(entry) => entry.as_list().unwrap_or(std::slice::from_ref(entry)),
         }
     }
 
     fn from_entries(mut entries: Vec<EntryRef>) -> ContextFrame {
         let repr = match entries.len() {
             0 => None,
-            1 => entries.pop().map(FrameRepr::One),
-            _ => Some(FrameRepr::Many(collect_entries(entries.into_iter()))),
+            1 => entries.pop(),
+            _ => Some(EntryRef::new_list(entries.into_iter())),
         };
         ContextFrame { repr }
     }
 
     /// The keys this frame holds a value for, in increasing order.
     pub fn keys(&self) -> impl Iterator<Item = StoreKey> + '_ {
-        self.slice().iter().map(|entry| entry.key)
+        self.slice().iter().map(EntryRef::key)
     }
 
     /// A new frame with `key` set to `value` (replacing any previous value).
     ///
     /// A frame with one value costs one allocation (the value's); with more,
     /// one more for the sorted list.
+    #[inline]
     pub fn with_value<T: Any + Send + Sync>(&self, key: StoreKey, value: T) -> ContextFrame {
-        let entry: EntryRef = Arc::new(StoreEntry { key, type_id: TypeId::of::<T>(), value });
-        let old = self.slice();
-        match old {
-            [] => return ContextFrame { repr: Some(FrameRepr::One(entry)) },
-            [only] if only.key == key => return ContextFrame { repr: Some(FrameRepr::One(entry)) },
-            _ => {}
+        let entry = EntryRef::new(key, value);
+        match &self.repr {
+            None => ContextFrame { repr: Some(entry) },
+            Some(only) if only.key() == key => ContextFrame { repr: Some(entry) },
+            Some(_) => self.with_entry(key, entry),
         }
-        let position = old.partition_point(|entry| entry.key < key);
-        let replaces = old.get(position).is_some_and(|entry| entry.key == key);
+    }
+
+    /// [`with_value`](Self::with_value) for a non-empty frame.
+    #[inline(never)]
+    fn with_entry(&self, key: StoreKey, entry: EntryRef) -> ContextFrame {
+        let old = self.slice();
+        let position = old.partition_point(|entry| entry.key() < key);
+        let replaces = old.get(position).is_some_and(|entry| entry.key() == key);
         let after = if replaces { position + 1 } else { position };
         // Every part of the chain knows its exact length, so the list is
         // built in a single allocation.
-        let entries = collect_entries(
-            old[..position].iter().cloned().chain(std::iter::once(entry)).chain(old[after..].iter().cloned()),
-        );
-        ContextFrame { repr: Some(FrameRepr::Many(entries)) }
+        let entries = old[..position].iter().cloned().chain(std::iter::once(entry)).chain(old[after..].iter().cloned());
+        ContextFrame { repr: Some(EntryRef::new_list(ExactLen::new(entries, old.len() + 1 - usize::from(replaces)))) }
     }
 
     /// A new frame without a value for `key`. Returns a clone of `self` if
     /// it had none.
     pub fn without(&self, key: StoreKey) -> ContextFrame {
         let old = self.slice();
-        if !old.iter().any(|entry| entry.key == key) {
+        if !old.iter().any(|entry| entry.key() == key) {
             return self.clone();
         }
-        ContextFrame::from_entries(old.iter().filter(|entry| entry.key != key).cloned().collect())
+        ContextFrame::from_entries(old.iter().filter(|entry| entry.key() != key).cloned().collect())
     }
 
     /// Whether both frames are the same allocation (or both empty).
     pub fn ptr_eq(&self, other: &ContextFrame) -> bool {
         match (&self.repr, &other.repr) {
             (None, None) => true,
-            (Some(FrameRepr::One(a)), Some(FrameRepr::One(b))) => Arc::ptr_eq(a, b),
-            (Some(FrameRepr::Many(a)), Some(FrameRepr::Many(b))) => crate::sync::Arc::ptr_eq(a, b),
+            (Some(a), Some(b)) => a.ptr_eq(b),
             _ => false,
         }
     }
@@ -212,7 +181,7 @@ impl ContextFrame {
     /// A clone of this thread's current frame.
     #[inline]
     pub fn current() -> ContextFrame {
-        THREAD_STATE.try_with(current_in).unwrap_or_default()
+        THREAD_STATE.with(current_in)
     }
 
     /// Calls `f` with this thread's current frame, without cloning it.
@@ -221,8 +190,7 @@ impl ContextFrame {
     /// it was handed stays valid until it returns.
     #[inline(always)]
     pub fn with_current<R>(f: impl FnOnce(&ContextFrame) -> R) -> R {
-        let mut f = Some(f);
-        let result = THREAD_STATE.try_with(|state| {
+        THREAD_STATE.with(|state| {
             state.frame_borrows.set(state.frame_borrows.get() + 1);
             let _release = BorrowGuard(state);
             // SAFETY: `Cell` never hands out references to its contents, so
@@ -235,62 +203,123 @@ impl ContextFrame {
             // `retire_in`), and `BorrowGuard` empties `retired_frames` only
             // after `f` has returned.
             let frame = ManuallyDrop::new(unsafe { std::ptr::read(state.frame.as_ptr()) });
-            (f.take().expect("called once"))(&frame)
-        });
-        match result {
-            Ok(result) => result,
-            // The thread is being torn down: no context survives teardown.
-            Err(_) => (f.take().expect("not called yet"))(&ContextFrame::empty()),
-        }
+            f(&frame)
+        })
     }
 
     /// The value of `key` as a `T`, if the frame holds one of that type.
     #[inline(always)]
     pub fn get_as<T: Any>(&self, key: StoreKey) -> Option<&T> {
-        let entry = self.entry(key)?;
-        if entry.type_id != TypeId::of::<T>() {
-            return None;
-        }
-        // SAFETY: `type_id` is `TypeId::of` the value's own type, recorded
-        // when the entry was made (`with_value`), so the value is a `T`.
-        // Comparing the stored id avoids `downcast_ref`'s virtual call.
-        Some(unsafe { &*(&entry.value as *const (dyn Any + Send + Sync)).cast::<T>() })
+        self.entry(key)?.value_as::<T>()
     }
 
     /// Makes `self` this thread's current frame until the guard is dropped,
     /// which restores the previous frame (also when unwinding).
     #[inline]
     pub fn enter(&self) -> FrameGuard {
-        FrameGuard { previous: Some(swap_current(self.clone())), _not_send: PhantomData }
+        FrameGuard::new(swap_current(self.clone()))
     }
 
     /// Like [`enter`](Self::enter), but takes the frame by value, saving a
     /// reference-count increment.
     #[inline]
     pub fn enter_owned(self) -> FrameGuard {
-        FrameGuard { previous: Some(swap_current(self)), _not_send: PhantomData }
+        FrameGuard::new(swap_current(self))
+    }
+
+    /// Enters the current frame with `key` set to `value` until the guard is
+    /// dropped: `ContextFrame::current().with_value(key, value).enter_owned()`
+    /// in one thread-local access, without touching a reference count. This
+    /// is what `AsyncLocalStorage::run` does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use async_hooks_core::frame::{ContextFrame, StoreKey};
+    ///
+    /// let key = StoreKey::allocate();
+    /// {
+    ///     let _entered = ContextFrame::enter_with_value(key, "inside");
+    ///     assert_eq!(ContextFrame::with_current(|frame| frame.get_as::<&str>(key).copied()), Some("inside"));
+    /// }
+    /// assert!(ContextFrame::current().is_empty());
+    /// ```
+    #[inline]
+    pub fn enter_with_value<T: Any + Send + Sync>(key: StoreKey, value: T) -> FrameGuard {
+        let previous = THREAD_STATE.with(|state| {
+            // SAFETY: `Cell` hands out no references to its contents, and
+            // nothing replaces them while this one lives: `with_value` only
+            // clones handles and allocates, calling no user code.
+            let frame = unsafe { &*state.frame.as_ptr() }.with_value(key, value);
+            // The frame taken out is kept by the guard, not dropped, so a
+            // `with_current` borrow of it stays valid.
+            state.frame.replace(frame)
+        });
+        FrameGuard::new(previous)
     }
 
     /// Replaces this thread's current frame, for the rest of the current
     /// scope: until the enclosing resource scope or [`FrameGuard`] ends and
     /// restores what it saved. At top level, it lasts on this thread.
     pub fn set_current(frame: ContextFrame) {
+        if !frame.is_empty() {
+            crate::thread_state::ensure_frame_released_at_exit();
+        }
         retire(swap_current(frame));
     }
 }
 
+/// An iterator of a known length (`Chain` is not an `ExactSizeIterator`).
+struct ExactLen<I> {
+    inner: I,
+    remaining: usize,
+}
+
+impl<I: Iterator> ExactLen<I> {
+    fn new(inner: I, len: usize) -> ExactLen<I> {
+        ExactLen { inner, remaining: len }
+    }
+}
+
+impl<I: Iterator> Iterator for ExactLen<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.inner.next()?;
+        self.remaining = self.remaining.saturating_sub(1);
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
+
 /// Restores the frame that was current before [`ContextFrame::enter`].
 #[must_use = "dropping the guard leaves the frame at once"]
 pub struct FrameGuard {
-    previous: Option<ContextFrame>,
+    previous: ManuallyDrop<ContextFrame>,
     _not_send: PhantomData<*const ()>,
 }
 
+impl FrameGuard {
+    #[inline(always)]
+    fn new(previous: ContextFrame) -> FrameGuard {
+        FrameGuard { previous: ManuallyDrop::new(previous), _not_send: PhantomData }
+    }
+}
+
 impl Drop for FrameGuard {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(previous) = self.previous.take() {
-            retire(swap_current(previous));
-        }
+        // SAFETY: `previous` is taken exactly once, here.
+        let previous = unsafe { ManuallyDrop::take(&mut self.previous) };
+        THREAD_STATE.with(move |state| {
+            let replaced = state.frame.replace(previous);
+            retire_in(state, replaced);
+        });
     }
 }
 
@@ -327,7 +356,7 @@ pub(crate) fn is_current_in(state: &ThreadState, frame: &ContextFrame) -> bool {
 /// Installs `frame` as current and returns the frame it replaced.
 #[inline]
 pub(crate) fn swap_current(frame: ContextFrame) -> ContextFrame {
-    THREAD_STATE.try_with(|state| state.frame.replace(frame)).unwrap_or_default()
+    THREAD_STATE.with(|state| state.frame.replace(frame))
 }
 
 /// Disposes of a frame taken out of the current slot: dropped at once,
@@ -337,8 +366,7 @@ pub(crate) fn retire(frame: ContextFrame) {
     if frame.is_empty() {
         return;
     }
-    // During thread teardown the closure is not called and drops `frame`.
-    let _ = THREAD_STATE.try_with(move |state| retire_in(state, frame));
+    THREAD_STATE.with(move |state| retire_in(state, frame));
 }
 
 /// [`retire`] with the thread state at hand.
@@ -348,7 +376,7 @@ pub(crate) fn retire_in(state: &ThreadState, frame: ContextFrame) {
         return;
     }
     if state.frame_borrows.get() > 0 {
-        state.retired_frames.borrow_mut().push(frame);
+        park_retired_frame(state, frame);
     } else {
         // No borrow of the thread state is held here, so value destructors
         // may use the context themselves.
@@ -365,15 +393,29 @@ impl Drop for BorrowGuard<'_> {
         let state = self.0;
         let remaining = state.frame_borrows.get() - 1;
         state.frame_borrows.set(remaining);
-        if remaining == 0 && !state.retired_frames.borrow().is_empty() {
+        if remaining == 0 && state.has_retired_frames.get() {
             free_retired_frames(state);
         }
     }
 }
 
+/// Keeps `frame` alive until the running `with_current` calls end.
+#[cold]
+#[inline(never)]
+fn park_retired_frame(state: &ThreadState, frame: ContextFrame) {
+    // During thread teardown the closure is not called and drops `frame`:
+    // leaked rather than freed would be the only alternative, and no
+    // `with_current` borrow can outlive the thread's last destructors.
+    let _ = COLD_STATE.try_with(move |cold| {
+        cold.retired_frames.borrow_mut().push(frame);
+        state.has_retired_frames.set(true);
+    });
+}
+
 #[cold]
 fn free_retired_frames(state: &ThreadState) {
-    let retired = std::mem::take(&mut *state.retired_frames.borrow_mut());
+    state.has_retired_frames.set(false);
+    let retired = COLD_STATE.try_with(|cold| std::mem::take(&mut *cold.retired_frames.borrow_mut()));
     // Dropped after the borrow ends: value destructors may use the context.
     drop(retired);
 }
@@ -418,7 +460,7 @@ mod tests {
             ContextFrame::with_current(|inner| assert!(inner.is_empty()));
             assert_eq!(value_of(outer, key), Some(5));
         });
-        THREAD_STATE.with(|state| assert!(state.retired_frames.borrow().is_empty()));
+        COLD_STATE.with(|cold| assert!(cold.retired_frames.borrow().is_empty()));
     }
 
     #[test]

@@ -64,6 +64,7 @@ mod async_resource;
 mod attribute;
 mod callbacks;
 mod dispatch;
+mod entry;
 mod fault;
 pub mod frame;
 mod future;

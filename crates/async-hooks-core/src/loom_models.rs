@@ -81,3 +81,39 @@ fn loom_frame_swap_across_threads() {
         other.join().unwrap();
     });
 }
+
+/// A store entry shared by two threads is dropped exactly once, by
+/// whichever handle goes last, whether that drop takes the unique-handle
+/// shortcut (no read-modify-write) or the counted path; and the value is
+/// still intact for the other thread until then.
+#[test]
+fn loom_entry_is_dropped_once_by_the_last_handle() {
+    use crate::entry::EntryRef;
+    use crate::sync::{Arc, AtomicUsize, Ordering};
+
+    /// Counts its drops; `alive` lets readers check it was not dropped yet.
+    struct Counted {
+        drops: Arc<AtomicUsize>,
+        alive: u32,
+    }
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.alive = 0;
+            self.drops.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let entry = EntryRef::new(StoreKey::allocate(), Counted { drops: drops.clone(), alive: 7 });
+        let shared = entry.clone();
+        let other = thread::spawn(move || {
+            assert_eq!(shared.value_as::<Counted>().map(|value| value.alive), Some(7));
+            drop(shared);
+        });
+        assert_eq!(entry.value_as::<Counted>().map(|value| value.alive), Some(7));
+        drop(entry);
+        other.join().unwrap();
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+    });
+}

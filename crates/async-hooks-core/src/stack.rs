@@ -21,7 +21,7 @@ use std::ptr::NonNull;
 use crate::dispatch;
 use crate::fault::{self, Fault};
 use crate::frame::{self, ContextFrame};
-use crate::thread_state::{THREAD_STATE, ThreadState};
+use crate::thread_state::{COLD_STATE, ColdState, THREAD_STATE, ThreadState};
 use crate::{AsyncId, HookEvent, Resource};
 
 /// What a scope must restore when it ends.
@@ -94,7 +94,7 @@ pub(crate) struct EmbedderScope {
 /// ```
 #[inline]
 pub fn execution_async_id() -> AsyncId {
-    THREAD_STATE.try_with(|state| read_word(&state.id)).unwrap_or(AsyncId::ROOT)
+    THREAD_STATE.with(|state| read_word(&state.id))
 }
 
 /// The trigger id of the resource running on this thread, or
@@ -112,31 +112,31 @@ pub fn execution_async_id() -> AsyncId {
 /// ```
 #[inline]
 pub fn trigger_async_id() -> AsyncId {
-    THREAD_STATE.try_with(|state| read_word(&state.trigger)).unwrap_or(AsyncId::NONE)
+    THREAD_STATE.with(|state| read_word(&state.trigger))
 }
 
 /// The resource running on this thread, or `None` at the root.
 ///
 /// See [`Resource`] for an example.
 pub fn execution_async_resource() -> Option<Resource> {
-    THREAD_STATE
-        .try_with(|state| {
-            match state.resource.get() {
-                CurrentResource::Root => None,
-                // SAFETY: the pointer is to the resource of an open guarded
-                // scope, which outlives the scope (the module's invariant),
-                // and we are on the scope's own thread.
-                CurrentResource::Guarded(resource) => Some(unsafe { resource.as_ref() }.clone()),
-                CurrentResource::Embedder => state.embedder_scopes.borrow().last().map(|scope| scope.resource.clone()),
-            }
-        })
-        .ok()
-        .flatten()
+    THREAD_STATE.with(|state| {
+        match state.resource.get() {
+            CurrentResource::Root => None,
+            // SAFETY: the pointer is to the resource of an open guarded
+            // scope, which outlives the scope (the module's invariant), and
+            // we are on the scope's own thread.
+            CurrentResource::Guarded(resource) => Some(unsafe { resource.as_ref() }.clone()),
+            CurrentResource::Embedder => COLD_STATE
+                .try_with(|cold| cold.embedder_scopes.borrow().last().map(|scope| scope.resource.clone()))
+                .ok()
+                .flatten(),
+        }
+    })
 }
 
 /// How many resource scopes are open on this thread.
 pub fn execution_stack_depth() -> usize {
-    THREAD_STATE.try_with(|state| state.depth.get()).unwrap_or(0)
+    THREAD_STATE.with(|state| state.depth.get())
 }
 
 /// Makes `resource` current and enters `frame`, writing what to restore
@@ -267,7 +267,7 @@ pub(crate) fn exit(expected: AsyncId, dispatch_after: bool, saved: &mut SavedSta
     if saved.is_detached() {
         return;
     }
-    let _ = THREAD_STATE.try_with(|state| {
+    THREAD_STATE.with(|state| {
         if state.id.get() != expected {
             close_embedder_scopes_above(expected, saved.depth);
         }
@@ -281,29 +281,33 @@ pub(crate) fn exit(expected: AsyncId, dispatch_after: bool, saved: &mut SavedSta
 #[cold]
 #[inline(never)]
 fn close_embedder_scopes_above(expected: AsyncId, depth: usize) {
-    let Ok(actual) = THREAD_STATE.try_with(|state| state.id.get()) else {
-        return;
-    };
+    let actual = execution_async_id();
     fault::report(Fault::StackCorrupted { actual, expected });
     // Close, innermost first, the embedder scopes opened inside this one.
     loop {
-        let top = THREAD_STATE.try_with(|state| {
-            let scopes = state.embedder_scopes.borrow();
+        let top = COLD_STATE.try_with(|cold| {
+            let scopes = cold.embedder_scopes.borrow();
             scopes.last().filter(|scope| scope.saved.depth > depth).map(|scope| scope.resource.id())
         });
         let Ok(Some(top)) = top else {
             break;
         };
         dispatch::dispatch(HookEvent::After, top);
-        let _ = THREAD_STATE.try_with(pop_embedder_scope);
+        let _ = with_states(|state, cold| pop_embedder_scope(state, cold, None));
     }
 }
 
-fn pop_embedder_scope(state: &ThreadState) {
-    let popped = state.embedder_scopes.borrow_mut().pop();
-    if let Some(scope) = popped {
-        let mut scope = scope;
-        restore(state, &mut scope.saved, None);
+/// Calls `f` with both parts of the thread state; `Err` during teardown.
+fn with_states<R>(f: impl FnOnce(&ThreadState, &ColdState) -> R) -> Option<R> {
+    COLD_STATE.try_with(|cold| THREAD_STATE.with(|state| f(state, cold))).ok()
+}
+
+/// Closes the innermost embedder scope, restoring what it saved.
+fn pop_embedder_scope(state: &ThreadState, cold: &ColdState, resource_frame: Option<&ContextFrame>) {
+    let popped = cold.embedder_scopes.borrow_mut().pop();
+    if let Some(mut scope) = popped {
+        restore(state, &mut scope.saved, resource_frame);
+        // Dropped after the borrow of the scopes ended.
         drop(scope);
     }
 }
@@ -312,12 +316,12 @@ fn pop_embedder_scope(state: &ThreadState) {
 /// keeping the current frame), and dispatches `before` if asked.
 pub(crate) fn emit_embedder_before(resource: Resource, frame: Option<&ContextFrame>, dispatch_before: bool) {
     let id = resource.id();
-    let _ = THREAD_STATE.try_with(|state| {
+    let _ = with_states(|state, cold| {
         // SAFETY: `Embedder` holds no pointer: the resource is read from the
         // embedder scope pushed right after, which stays on top for as long
         // as `Embedder` is current.
         let saved = unsafe { enter_as(state, &resource, CurrentResource::Embedder, frame) };
-        state.embedder_scopes.borrow_mut().push(EmbedderScope { resource, saved });
+        cold.embedder_scopes.borrow_mut().push(EmbedderScope { resource, saved });
     });
     if dispatch_before {
         dispatch::dispatch(HookEvent::Before, id);
@@ -329,8 +333,8 @@ pub(crate) fn emit_embedder_before(resource: Resource, frame: Option<&ContextFra
 /// scopes above it too, if only embedder scopes are above it; otherwise
 /// (guarded scopes are open inside it) the call is ignored.
 pub(crate) fn emit_embedder_after(id: AsyncId, dispatch_after: bool, resource_frame: Option<&ContextFrame>) {
-    let plan = THREAD_STATE.try_with(|state| {
-        let scopes = state.embedder_scopes.borrow();
+    let plan = with_states(|state, cold| {
+        let scopes = cold.embedder_scopes.borrow();
         let position = scopes.iter().rposition(|scope| scope.resource.id() == id);
         // Only embedder scopes are above `id` if the open depth is its own
         // plus one per embedder scope above it.
@@ -339,7 +343,7 @@ pub(crate) fn emit_embedder_after(id: AsyncId, dispatch_after: bool, resource_fr
         let scopes_above = position.map_or(0, |position| scopes.len() - position - 1);
         (state.id.get(), position.is_some(), only_embedder_scopes_above, scopes_above)
     });
-    let Ok((current, is_open, only_embedder_scopes_above, scopes_above)) = plan else {
+    let Some((current, is_open, only_embedder_scopes_above, scopes_above)) = plan else {
         return;
     };
     if current != id || !is_open {
@@ -349,19 +353,13 @@ pub(crate) fn emit_embedder_after(id: AsyncId, dispatch_after: bool, resource_fr
         }
         for _ in 0..scopes_above {
             dispatch::dispatch(HookEvent::After, execution_async_id());
-            let _ = THREAD_STATE.try_with(pop_embedder_scope);
+            let _ = with_states(|state, cold| pop_embedder_scope(state, cold, None));
         }
     }
     if dispatch_after {
         dispatch::dispatch(HookEvent::After, id);
     }
-    let _ = THREAD_STATE.try_with(|state| {
-        let popped = state.embedder_scopes.borrow_mut().pop();
-        if let Some(mut scope) = popped {
-            restore(state, &mut scope.saved, resource_frame);
-            drop(scope);
-        }
-    });
+    let _ = with_states(|state, cold| pop_embedder_scope(state, cold, resource_frame));
 }
 
 /// Embedder API: makes `id` the current execution id and dispatches

@@ -1,9 +1,20 @@
-//! Everything the core keeps per thread, in one thread-local so that
-//! entering and leaving a scope makes a single thread-local access.
+//! Everything the core keeps per thread.
+//!
+//! Split in two thread-locals by how often they are used:
+//! - [`THREAD_STATE`], what every scope, `get` and `run` touches. Its type
+//!   needs no destructor, so the standard library makes it a plain
+//!   thread-local static: an access is one address computation, with no
+//!   "registered / destroyed" state to check first.
+//! - [`COLD_STATE`], what only rare paths use (embedder scopes, frames
+//!   parked during a borrow, recycled entry blocks). It has a destructor,
+//!   which also releases the thread's current frame at thread exit.
 
 use std::cell::{Cell, RefCell};
+use std::mem::ManuallyDrop;
 
 use crate::AsyncId;
+#[cfg(not(async_hooks_loom))]
+use crate::entry::spare::SpareBlocks;
 use crate::frame::ContextFrame;
 use crate::stack::{CurrentResource, EmbedderScope};
 
@@ -18,15 +29,11 @@ pub(crate) struct ThreadState {
     /// How many scopes are open.
     pub(crate) depth: Cell<usize>,
     /// The current context frame.
-    pub(crate) frame: Cell<ContextFrame>,
+    pub(crate) frame: FrameSlot,
     /// How many `ContextFrame::with_current` calls are running here.
     pub(crate) frame_borrows: Cell<usize>,
-    /// Frames taken out of `frame` while `frame_borrows > 0`, kept alive
-    /// until it is 0 again.
-    pub(crate) retired_frames: RefCell<Vec<ContextFrame>>,
-    /// Scopes opened through the embedder API, which have no guard to keep
-    /// their saved state in; innermost last.
-    pub(crate) embedder_scopes: RefCell<Vec<EmbedderScope>>,
+    /// Whether [`ColdState::retired_frames`] holds any frame.
+    pub(crate) has_retired_frames: Cell<bool>,
 }
 
 impl ThreadState {
@@ -36,20 +43,116 @@ impl ThreadState {
             trigger: Cell::new(AsyncId::NONE),
             resource: Cell::new(CurrentResource::Root),
             depth: Cell::new(0),
-            frame: Cell::new(ContextFrame::empty()),
+            frame: FrameSlot(Cell::new(ManuallyDrop::new(ContextFrame::empty()))),
             frame_borrows: Cell::new(0),
+            has_retired_frames: Cell::new(false),
+        }
+    }
+}
+
+/// The current frame's slot. `ManuallyDrop` keeps [`ThreadState`] free of
+/// destructors; [`ColdState`]'s destructor releases the frame left in the
+/// slot when the thread ends (see [`ensure_frame_released_at_exit`]).
+pub(crate) struct FrameSlot(Cell<ManuallyDrop<ContextFrame>>);
+
+impl FrameSlot {
+    /// Installs `frame` and returns the frame it replaced.
+    #[inline(always)]
+    pub(crate) fn replace(&self, frame: ContextFrame) -> ContextFrame {
+        ManuallyDrop::into_inner(self.0.replace(ManuallyDrop::new(frame)))
+    }
+
+    /// The slot's contents, for reads in place (`ManuallyDrop` is
+    /// `repr(transparent)`).
+    #[inline(always)]
+    pub(crate) fn as_ptr(&self) -> *mut ContextFrame {
+        self.0.as_ptr().cast::<ContextFrame>()
+    }
+}
+
+pub(crate) struct ColdState {
+    /// Frames taken out of the current slot while `frame_borrows > 0`, kept
+    /// alive until it is 0 again.
+    pub(crate) retired_frames: RefCell<Vec<ContextFrame>>,
+    /// Scopes opened through the embedder API, which have no guard to keep
+    /// their saved state in; innermost last.
+    pub(crate) embedder_scopes: RefCell<Vec<EmbedderScope>>,
+    /// Vacated store-entry blocks kept for reuse.
+    #[cfg(not(async_hooks_loom))]
+    pub(crate) spare_blocks: SpareBlocks,
+}
+
+impl ColdState {
+    const fn new() -> ColdState {
+        ColdState {
             retired_frames: RefCell::new(Vec::new()),
             embedder_scopes: RefCell::new(Vec::new()),
+            #[cfg(not(async_hooks_loom))]
+            spare_blocks: SpareBlocks::new(),
+        }
+    }
+}
+
+impl Drop for ColdState {
+    /// The thread is ending: release the frame still current on it (one set
+    /// at top level with `set_current`), so its values are dropped.
+    fn drop(&mut self) {
+        let take = |state: &ThreadState| state.frame.replace(ContextFrame::empty());
+        #[cfg(not(async_hooks_loom))]
+        let frame = Some(THREAD_STATE.with(take));
+        // Loom's thread-locals may be gone already, in any order.
+        #[cfg(async_hooks_loom)]
+        let frame = HOT_STATE.try_with(take).ok();
+        drop(frame);
+    }
+}
+
+/// Makes sure [`ColdState`]'s destructor is registered on this thread, so
+/// that a frame installed for the rest of the thread (`set_current` at top
+/// level) is released when the thread ends. Scopes need not call it: they
+/// restore what they replaced before they end.
+#[inline]
+pub(crate) fn ensure_frame_released_at_exit() {
+    let _ = COLD_STATE.try_with(|_| ());
+}
+
+/// The way to this thread's [`ThreadState`]: `THREAD_STATE.with(|state| ..)`.
+pub(crate) struct ThreadStateKey;
+
+pub(crate) static THREAD_STATE: ThreadStateKey = ThreadStateKey;
+
+impl ThreadStateKey {
+    /// Calls `f` with this thread's state. Never fails: the state has no
+    /// destructor, so it is usable until the thread's last instruction.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&ThreadState) -> R) -> R {
+        #[cfg(not(async_hooks_loom))]
+        {
+            // The pointer is taken in a closure of one type for all callers,
+            // so `LocalKey::with` is instantiated once, small enough to be
+            // inlined everywhere (generic closures made it an out-of-line
+            // call through the key's accessor pointer).
+            let state = HOT_STATE.with(|state| state as *const ThreadState);
+            // SAFETY: a thread-local without a destructor lives, unchanged
+            // in place, until its thread ends, and the reference does not
+            // leave this call on this thread.
+            f(unsafe { &*state })
+        }
+        #[cfg(async_hooks_loom)]
+        {
+            HOT_STATE.with(f)
         }
     }
 }
 
 #[cfg(not(async_hooks_loom))]
 thread_local! {
-    pub(crate) static THREAD_STATE: ThreadState = const { ThreadState::new() };
+    static HOT_STATE: ThreadState = const { ThreadState::new() };
+    pub(crate) static COLD_STATE: ColdState = const { ColdState::new() };
 }
 
 #[cfg(async_hooks_loom)]
 loom::thread_local! {
-    pub(crate) static THREAD_STATE: ThreadState = ThreadState::new();
+    static HOT_STATE: ThreadState = ThreadState::new();
+    pub(crate) static COLD_STATE: ColdState = ColdState::new();
 }
