@@ -86,36 +86,51 @@ unsafe fn as_any<V: Any + Send + Sync>(header: NonNull<Header>) -> *const (dyn A
 /// 1, so no store has this one.
 const LIST_KEY: StoreKey = StoreKey::LIST;
 
-/// The node of a list entry: the header, the length, then `len` handles.
+/// The node of a list entry: the header, the length, then the `len` keys
+/// (contiguous, so a lookup scans one cache line instead of following each
+/// handle), then the `len` handles in the same order.
 #[repr(C)]
 struct ListNode {
     header: Header,
     len: usize,
-    entries: [EntryRef; 0],
+    keys: [StoreKey; 0],
 }
 
 /// The `TypeId` list entries are tagged with; never a store value's type.
 struct EntryList;
 
-/// The layout of a list node of `len` handles.
-fn list_layout(len: usize) -> Layout {
-    let entries = Layout::array::<EntryRef>(len).expect("a frame's length fits in memory");
-    let (layout, _) = Layout::new::<ListNode>().extend(entries).expect("a frame's length fits in memory");
-    layout.pad_to_align()
+/// The layout of a list node of `len` entries, and the offset of its
+/// handles.
+fn list_layout(len: usize) -> (Layout, usize) {
+    let too_long = "a frame's length fits in memory";
+    let keys = Layout::array::<StoreKey>(len).expect(too_long);
+    let entries = Layout::array::<EntryRef>(len).expect(too_long);
+    let (with_keys, _) = Layout::new::<ListNode>().extend(keys).expect(too_long);
+    let (layout, entries_offset) = with_keys.extend(entries).expect(too_long);
+    (layout.pad_to_align(), entries_offset)
 }
 
+/// The keys, the handles and the length of a list node.
+///
 /// # Safety
 ///
 /// `header` must be the header of a live list node.
-unsafe fn list_parts(header: NonNull<Header>) -> (*mut EntryRef, usize) {
+#[inline(always)]
+unsafe fn list_parts(header: NonNull<Header>) -> (*mut StoreKey, *mut EntryRef, usize) {
     let node = header.cast::<ListNode>().as_ptr();
-    // SAFETY: guaranteed by the caller; no reference is created here.
-    unsafe { ((&raw mut (*node).entries).cast::<EntryRef>(), (*node).len) }
+    // SAFETY: guaranteed by the caller; the pointers stay inside the node's
+    // allocation (`list_layout`) and no reference is created here. Keys and
+    // handles are both one word, so the handles follow the keys directly.
+    unsafe {
+        let len = (*node).len;
+        let keys = (&raw mut (*node).keys).cast::<StoreKey>();
+        (keys, keys.add(len).cast::<EntryRef>(), len)
+    }
 }
 
 fn list_layout_of(header: NonNull<Header>) -> Layout {
     // SAFETY: only list nodes have this vtable.
-    list_layout(unsafe { list_parts(header) }.1)
+    list_layout(unsafe { list_parts(header) }.2).0
 }
 
 /// # Safety
@@ -126,7 +141,7 @@ unsafe fn drop_list(header: NonNull<Header>) {
     // nothing uses them again. The header's fields need no drop beyond the
     // count, dropped last.
     unsafe {
-        let (entries, len) = list_parts(header);
+        let (_, entries, len) = list_parts(header);
         std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(entries, len));
         std::ptr::drop_in_place(&raw mut (*header.as_ptr()).refs);
     }
@@ -171,7 +186,8 @@ impl EntryRef {
     /// sorted by key.
     pub(crate) fn new_list(entries: impl ExactSizeIterator<Item = EntryRef>) -> EntryRef {
         let len = entries.len();
-        let layout = list_layout(len);
+        let (layout, entries_offset) = list_layout(len);
+        debug_assert_eq!(entries_offset, size_of::<ListNode>() + len * size_of::<StoreKey>());
         let block = spare::take(layout).unwrap_or_else(|| allocate(layout));
         let node = block.cast::<ListNode>().as_ptr();
         let header = Header {
@@ -181,19 +197,20 @@ impl EntryRef {
             vtable: &LIST_VTABLE,
         };
         // SAFETY: `block` is a vacated allocation of the list's layout, owned
-        // by nobody else; the writes stay inside it. The length is written
-        // once all `len` handles are (an iterator that yields fewer would
-        // leave the node unusable, so that is checked).
+        // by nobody else; the writes stay inside it (`list_parts` finds the
+        // same places from `len`). An iterator that yields fewer items than
+        // its length would leave the node unusable, so that is checked.
         unsafe {
             (&raw mut (*node).header).write(header);
-            let first = (&raw mut (*node).entries).cast::<EntryRef>();
+            (&raw mut (*node).len).write(len);
+            let (keys, handles, _) = list_parts(block.cast());
             let mut written = 0;
             for entry in entries.take(len) {
-                first.add(written).write(entry);
+                keys.add(written).write(entry.key());
+                handles.add(written).write(entry);
                 written += 1;
             }
             assert_eq!(written, len, "an ExactSizeIterator yielded fewer items than its length");
-            (&raw mut (*node).len).write(len);
         }
         EntryRef { header: block.cast() }
     }
@@ -207,9 +224,26 @@ impl EntryRef {
         // SAFETY: the key says this is a list node, whose `len` handles are
         // initialized and live as long as the node, which this handle keeps.
         Some(unsafe {
-            let (entries, len) = list_parts(self.header);
+            let (_, entries, len) = list_parts(self.header);
             std::slice::from_raw_parts(entries, len)
         })
+    }
+
+    /// The entry of `key` in a list entry; `None` if there is none, or for
+    /// a value's entry.
+    #[inline(always)]
+    pub(crate) fn find_in_list(&self, key: StoreKey) -> Option<&EntryRef> {
+        if self.header().key != LIST_KEY {
+            return None;
+        }
+        // SAFETY: as in `as_list`; the keys are initialized like the handles.
+        unsafe {
+            let (keys, entries, len) = list_parts(self.header);
+            // Frames hold a handful of stores: a linear scan of the keys
+            // beats a binary search at these sizes.
+            let position = std::slice::from_raw_parts(keys, len).iter().position(|candidate| *candidate == key)?;
+            Some(&*entries.add(position))
+        }
     }
 
     #[inline(always)]
@@ -286,8 +320,7 @@ impl Drop for EntryRef {
 /// # Safety
 ///
 /// No handle to the entry may remain.
-#[cold]
-#[inline(never)]
+#[inline]
 unsafe fn release(header: NonNull<Header>) {
     // SAFETY: the entry is alive until dropped below.
     let vtable = unsafe { header.as_ref() }.vtable;
@@ -325,13 +358,17 @@ fn allocate(layout: Layout) -> NonNull<u8> {
 
 /// A few vacated entry blocks per thread, for the next entries of the same
 /// layout.
+///
+/// The slots live in the hot thread state (no destructor, so no
+/// registration check on each use); the first block given to them registers
+/// the cold state, whose destructor frees them when the thread ends.
 #[cfg(not(async_hooks_loom))]
 pub(crate) mod spare {
     use std::alloc::{self, Layout};
     use std::cell::Cell;
     use std::ptr::NonNull;
 
-    use crate::thread_state::COLD_STATE;
+    use crate::thread_state::{THREAD_STATE, ensure_cold_state};
 
     /// How many blocks a thread keeps: enough for a few nested `run`s of
     /// different value types; the bound keeps the memory held per thread a
@@ -346,16 +383,20 @@ pub(crate) mod spare {
 
     pub(crate) struct SpareBlocks {
         slots: [Cell<Option<Spare>>; SLOTS],
+        /// Whether the cold state, which frees the slots at thread exit, is
+        /// registered on this thread.
+        freed_at_exit: Cell<bool>,
     }
 
     impl SpareBlocks {
         pub(crate) const fn new() -> SpareBlocks {
-            SpareBlocks { slots: [const { Cell::new(None) }; SLOTS] }
+            SpareBlocks { slots: [const { Cell::new(None) }; SLOTS], freed_at_exit: Cell::new(false) }
         }
-    }
 
-    impl Drop for SpareBlocks {
-        fn drop(&mut self) {
+        /// Frees every kept block (at thread exit); blocks vacated later go
+        /// straight back to the allocator, as the cold state is gone.
+        pub(crate) fn free_all(&self) {
+            self.freed_at_exit.set(false);
             for slot in &self.slots {
                 if let Some(spare) = slot.take() {
                     // SAFETY: spares are vacated blocks of their layout,
@@ -369,28 +410,30 @@ pub(crate) mod spare {
     /// A vacated block of `layout`, if this thread keeps one.
     #[inline(always)]
     pub(super) fn take(layout: Layout) -> Option<NonNull<u8>> {
-        COLD_STATE
-            .try_with(|state| {
-                state.spare_blocks.slots.iter().find_map(|slot| {
-                    let spare = slot.get().filter(|spare| spare.layout == layout)?;
-                    slot.set(None);
-                    Some(spare.block)
-                })
+        THREAD_STATE.with(|state| {
+            state.spare_blocks.slots.iter().find_map(|slot| {
+                let spare = slot.get().filter(|spare| spare.layout == layout)?;
+                slot.set(None);
+                Some(spare.block)
             })
-            .ok()
-            .flatten()
+        })
     }
 
     /// Keeps a vacated block for reuse; false if every slot is full (or the
     /// thread is being torn down) and the caller must free it.
     #[inline(always)]
     pub(super) fn give(layout: Layout, block: NonNull<u8>) -> bool {
-        COLD_STATE
-            .try_with(|state| {
-                let slot = state.spare_blocks.slots.iter().find(|slot| slot.get().is_none());
-                slot.map(|slot| slot.set(Some(Spare { block, layout }))).is_some()
-            })
-            .unwrap_or(false)
+        THREAD_STATE.with(|state| {
+            let spares = &state.spare_blocks;
+            if !spares.freed_at_exit.get() {
+                if !ensure_cold_state() {
+                    return false;
+                }
+                spares.freed_at_exit.set(true);
+            }
+            let slot = spares.slots.iter().find(|slot| slot.get().is_none());
+            slot.map(|slot| slot.set(Some(Spare { block, layout }))).is_some()
+        })
     }
 }
 

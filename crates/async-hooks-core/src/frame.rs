@@ -105,9 +105,7 @@ impl ContextFrame {
         if entry.key() == key {
             return Some(entry);
         }
-        // Frames hold a handful of stores: a linear scan beats a binary
-        // search at these sizes.
-        entry.as_list()?.iter().find(|entry| entry.key() == key)
+        entry.find_in_list(key)
     }
 
     #[inline(always)]

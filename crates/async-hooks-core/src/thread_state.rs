@@ -34,6 +34,10 @@ pub(crate) struct ThreadState {
     pub(crate) frame_borrows: Cell<usize>,
     /// Whether [`ColdState::retired_frames`] holds any frame.
     pub(crate) has_retired_frames: Cell<bool>,
+    /// Vacated store-entry blocks kept for reuse (freed by the cold state's
+    /// destructor).
+    #[cfg(not(async_hooks_loom))]
+    pub(crate) spare_blocks: SpareBlocks,
 }
 
 impl ThreadState {
@@ -46,6 +50,8 @@ impl ThreadState {
             frame: FrameSlot(Cell::new(ManuallyDrop::new(ContextFrame::empty()))),
             frame_borrows: Cell::new(0),
             has_retired_frames: Cell::new(false),
+            #[cfg(not(async_hooks_loom))]
+            spare_blocks: SpareBlocks::new(),
         }
     }
 }
@@ -77,19 +83,11 @@ pub(crate) struct ColdState {
     /// Scopes opened through the embedder API, which have no guard to keep
     /// their saved state in; innermost last.
     pub(crate) embedder_scopes: RefCell<Vec<EmbedderScope>>,
-    /// Vacated store-entry blocks kept for reuse.
-    #[cfg(not(async_hooks_loom))]
-    pub(crate) spare_blocks: SpareBlocks,
 }
 
 impl ColdState {
     const fn new() -> ColdState {
-        ColdState {
-            retired_frames: RefCell::new(Vec::new()),
-            embedder_scopes: RefCell::new(Vec::new()),
-            #[cfg(not(async_hooks_loom))]
-            spare_blocks: SpareBlocks::new(),
-        }
+        ColdState { retired_frames: RefCell::new(Vec::new()), embedder_scopes: RefCell::new(Vec::new()) }
     }
 }
 
@@ -100,10 +98,16 @@ impl Drop for ColdState {
         let take = |state: &ThreadState| state.frame.replace(ContextFrame::empty());
         #[cfg(not(async_hooks_loom))]
         let frame = Some(THREAD_STATE.with(take));
+        // Dropping the frame may vacate blocks: freed below, after it.
         // Loom's thread-locals may be gone already, in any order.
         #[cfg(async_hooks_loom)]
         let frame = HOT_STATE.try_with(take).ok();
         drop(frame);
+        #[cfg(not(async_hooks_loom))]
+        THREAD_STATE.with(|state| {
+            // No block is kept from now on: `give` finds no cold state.
+            state.spare_blocks.free_all();
+        });
     }
 }
 
@@ -113,7 +117,14 @@ impl Drop for ColdState {
 /// restore what they replaced before they end.
 #[inline]
 pub(crate) fn ensure_frame_released_at_exit() {
-    let _ = COLD_STATE.try_with(|_| ());
+    ensure_cold_state();
+}
+
+/// Registers the cold state's destructor on this thread; false if the
+/// thread is being torn down and it is gone.
+#[inline]
+pub(crate) fn ensure_cold_state() -> bool {
+    COLD_STATE.try_with(|_| ()).is_ok()
 }
 
 /// The way to this thread's [`ThreadState`]: `THREAD_STATE.with(|state| ..)`.
