@@ -33,8 +33,7 @@ impl Snapshot {
     /// Runs `f` with the captured values, then restores the caller's.
     #[inline]
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _entered = self.frame.enter();
-        f()
+        self.frame.run(f)
     }
 
     /// The captured frame.

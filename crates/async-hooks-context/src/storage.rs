@@ -281,9 +281,9 @@ impl<F: Future> Future for Scoped<F> {
         // `self`, `Scoped` is `Unpin` only if `F` is (auto impl), and it has
         // no `Drop` impl. `frame` is not pinned and only read.
         let this = unsafe { self.get_unchecked_mut() };
-        let _entered = this.frame.enter();
+        let (frame, future) = (&this.frame, &mut this.future);
         // SAFETY: see above.
-        unsafe { Pin::new_unchecked(&mut this.future) }.poll(cx)
+        frame.run(|| unsafe { Pin::new_unchecked(future) }.poll(cx))
     }
 }
 

@@ -17,7 +17,7 @@ use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::entry::EntryRef;
-use crate::thread_state::{COLD_STATE, THREAD_STATE, ThreadState};
+use crate::thread_state::{COLD_STATE, THREAD_STATE, Taken, ThreadState};
 
 /// The key of one store in a [`ContextFrame`].
 ///
@@ -250,8 +250,9 @@ impl ContextFrame {
             // clones handles and allocates, calling no user code.
             let frame = unsafe { &*state.frame.as_ptr() }.with_value(key, value);
             // The frame taken out is kept by the guard, not dropped, so a
-            // `with_current` borrow of it stays valid.
-            state.frame.replace(frame)
+            // `with_current` borrow of it stays valid. The guard may outlive
+            // whatever lent a borrowed frame, so it keeps an owned one.
+            state.frame.replace_owned(frame).into_owned()
         });
         FrameGuard::new(previous)
     }
@@ -263,7 +264,62 @@ impl ContextFrame {
         if !frame.is_empty() {
             crate::thread_state::ensure_frame_released_at_exit();
         }
-        retire(swap_current(frame));
+        // The frame taken out is released if the slot owned it.
+        THREAD_STATE.with(|state| drop(state.frame.replace_owned(frame)));
+    }
+
+    /// Runs `f` with `self` as this thread's current frame, then restores
+    /// the previous one (also if `f` panics). Unlike [`enter`](Self::enter)
+    /// this touches no reference count: the frame is lent to the thread for
+    /// the length of the call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use async_hooks_core::frame::{ContextFrame, StoreKey};
+    ///
+    /// let key = StoreKey::allocate();
+    /// let frame = ContextFrame::empty().with_value(key, 3_u8);
+    /// let seen = frame.run(|| ContextFrame::with_current(|current| current.get_as::<u8>(key).copied()));
+    /// assert_eq!(seen, Some(3));
+    /// assert!(ContextFrame::current().is_empty());
+    /// ```
+    #[inline]
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _lent = LentFrame::enter(self);
+        f()
+    }
+}
+
+/// The scope of [`ContextFrame::run`]: restores the slot when dropped.
+/// Private, and dropped before `run` returns, so the lent frame outlives it.
+struct LentFrame {
+    /// `None` if the frame was current already.
+    previous: Option<Taken>,
+}
+
+impl LentFrame {
+    #[inline(always)]
+    fn enter(frame: &ContextFrame) -> LentFrame {
+        THREAD_STATE.with(|state| {
+            if is_current_in(state, frame) {
+                return LentFrame { previous: None };
+            }
+            // SAFETY: `frame` is borrowed by `run` for longer than this
+            // scope, which restores the slot in `drop` before `run` returns.
+            LentFrame { previous: Some(unsafe { state.frame.replace_borrowed(frame) }) }
+        })
+    }
+}
+
+impl Drop for LentFrame {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            // What is replaced is the lent copy (forgotten), or whatever
+            // `set_current` put there meanwhile (released).
+            THREAD_STATE.with(|state| drop(state.frame.restore(previous)));
+        }
     }
 }
 
@@ -314,10 +370,7 @@ impl Drop for FrameGuard {
     fn drop(&mut self) {
         // SAFETY: `previous` is taken exactly once, here.
         let previous = unsafe { ManuallyDrop::take(&mut self.previous) };
-        THREAD_STATE.with(move |state| {
-            let replaced = state.frame.replace(previous);
-            retire_in(state, replaced);
-        });
+        THREAD_STATE.with(move |state| drop(state.frame.replace_owned(previous)));
     }
 }
 
@@ -354,7 +407,7 @@ pub(crate) fn is_current_in(state: &ThreadState, frame: &ContextFrame) -> bool {
 /// Installs `frame` as current and returns the frame it replaced.
 #[inline]
 pub(crate) fn swap_current(frame: ContextFrame) -> ContextFrame {
-    THREAD_STATE.with(|state| state.frame.replace(frame))
+    THREAD_STATE.with(|state| state.frame.replace_owned(frame).into_owned())
 }
 
 /// Disposes of a frame taken out of the current slot: dropped at once,
@@ -459,6 +512,52 @@ mod tests {
             assert_eq!(value_of(outer, key), Some(5));
         });
         COLD_STATE.with(|cold| assert!(cold.retired_frames.borrow().is_empty()));
+    }
+
+    /// Counts the drops of its values.
+    struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn counted() -> (Counted, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let drops = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        (Counted(drops.clone()), drops)
+    }
+
+    #[test]
+    fn set_current_inside_run_replaces_the_lent_frame_without_releasing_it() {
+        let key = StoreKey::allocate();
+        let (value, drops) = counted();
+        let lent = ContextFrame::empty().with_value(key, value);
+        lent.run(|| {
+            ContextFrame::set_current(ContextFrame::empty().with_value(key, 2_u32));
+            assert_eq!(ContextFrame::with_current(|frame| value_of(frame, key)), Some(2));
+        });
+        assert!(ContextFrame::current().is_empty(), "run restored the frame before it");
+        assert_eq!(drops.load(Ordering::Relaxed), 0, "the lent frame belongs to its owner");
+        assert!(lent.get_as::<Counted>(key).is_some());
+        drop(lent);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_guard_that_outlives_a_lent_frame_keeps_a_handle_of_its_own() {
+        let key = StoreKey::allocate();
+        let (value, drops) = counted();
+        let lent = ContextFrame::empty().with_value(key, value);
+        let mut escaped = None;
+        lent.run(|| escaped = Some(ContextFrame::empty().enter()));
+        drop(lent);
+        assert_eq!(drops.load(Ordering::Relaxed), 0, "the escaped guard still holds the value");
+        // Dropping the guard restores what it saved: the (formerly lent) frame.
+        drop(escaped);
+        assert!(ContextFrame::with_current(|frame| frame.get_as::<Counted>(key).is_some()));
+        ContextFrame::set_current(ContextFrame::empty());
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::ptr::NonNull;
 use crate::dispatch;
 use crate::fault::{self, Fault};
 use crate::frame::{self, ContextFrame};
-use crate::thread_state::{COLD_STATE, ColdState, THREAD_STATE, ThreadState};
+use crate::thread_state::{COLD_STATE, ColdState, THREAD_STATE, Taken, ThreadState};
 use crate::{AsyncId, HookEvent, Resource};
 
 /// What a scope must restore when it ends.
@@ -56,8 +56,9 @@ enum SavedFrame {
     /// The frame that was current was already the resource's own: only
     /// restore it if something replaced it meanwhile.
     Unchanged,
-    /// The frame that was current before the scope.
-    Saved(ContextFrame),
+    /// The frame that was current before the scope (owned by the slot, or
+    /// lent to it by an enclosing scope).
+    Saved(Taken),
 }
 
 /// Which resource is current on a thread.
@@ -159,7 +160,11 @@ pub(crate) unsafe fn enter_into(
     saved.frame = if frame::is_current_in(state, frame) {
         SavedFrame::Unchanged
     } else {
-        SavedFrame::Saved(state.frame.replace(frame.clone()))
+        // SAFETY: `frame` is the resource's, which the caller keeps alive
+        // until `exit` restores the slot; `saved` is restored there, on this
+        // thread, and scopes nest, so what it holds (possibly lent by an
+        // enclosing scope) stays valid until then.
+        SavedFrame::Saved(unsafe { state.frame.replace_borrowed(frame) })
     };
     saved.depth = replace_word(&state.depth, read_word(&state.depth) + 1);
     saved.id = replace_word(&state.id, resource.id());
@@ -208,8 +213,10 @@ unsafe fn enter_as(
 ) -> SavedState {
     let saved_frame = match frame {
         Some(frame) if frame::is_current_in(state, frame) => SavedFrame::Unchanged,
-        Some(frame) => SavedFrame::Saved(state.frame.replace(frame.clone())),
-        None => SavedFrame::Saved(frame::current_in(state)),
+        // Embedder scopes may be closed out of order or never, so they keep
+        // owned frames only.
+        Some(frame) => SavedFrame::Saved(Taken::owned(state.frame.replace_owned(frame.clone()).into_owned())),
+        None => SavedFrame::Saved(Taken::owned(frame::current_in(state))),
     };
     let depth = state.depth.get();
     state.depth.set(depth + 1);
@@ -243,17 +250,17 @@ fn restore(state: &ThreadState, saved: &mut SavedState, resource_frame: Option<&
     write_word(&state.trigger, trigger);
     write_word(&state.resource, resource);
     write_word(&state.depth, depth);
-    let replaced = match std::mem::replace(&mut saved.frame, SavedFrame::Unchanged) {
-        SavedFrame::Saved(previous) => state.frame.replace(previous),
+    // What is replaced is released if the slot owned it.
+    match std::mem::replace(&mut saved.frame, SavedFrame::Unchanged) {
+        SavedFrame::Saved(previous) => drop(state.frame.restore(previous)),
         SavedFrame::Unchanged => match resource_frame {
             Some(resource_frame) if !frame::is_current_in(state, resource_frame) => {
                 // Something (`enter_with`) replaced the frame inside the scope.
-                state.frame.replace(resource_frame.clone())
+                drop(state.frame.replace_owned(resource_frame.clone()));
             }
-            _ => return,
+            _ => {}
         },
-    };
-    frame::retire_in(state, replaced);
+    }
 }
 
 /// Leaves the scope of `expected`, entered with `saved`: dispatches `after`

@@ -47,7 +47,7 @@ impl ThreadState {
             trigger: Cell::new(AsyncId::NONE),
             resource: Cell::new(CurrentResource::Root),
             depth: Cell::new(0),
-            frame: FrameSlot(Cell::new(ManuallyDrop::new(ContextFrame::empty()))),
+            frame: FrameSlot::new(),
             frame_borrows: Cell::new(0),
             has_retired_frames: Cell::new(false),
             #[cfg(not(async_hooks_loom))]
@@ -56,23 +56,109 @@ impl ThreadState {
     }
 }
 
-/// The current frame's slot. `ManuallyDrop` keeps [`ThreadState`] free of
-/// destructors; [`ColdState`]'s destructor releases the frame left in the
-/// slot when the thread ends (see [`ensure_frame_released_at_exit`]).
-pub(crate) struct FrameSlot(Cell<ManuallyDrop<ContextFrame>>);
+/// The current frame's slot.
+///
+/// The slot either owns its handle (counted) or holds a *borrowed* copy: the
+/// bits of a handle owned by the code that installed it, which restores the
+/// slot before that handle can go (a resource scope, `ContextFrame::run`).
+/// Borrowing saves the two atomic read-modify-writes of a clone and its
+/// drop on every scope that enters another frame. Whatever is taken out of
+/// the slot comes as a [`Taken`], which knows which of the two it is.
+///
+/// `ManuallyDrop` keeps [`ThreadState`] free of destructors; [`ColdState`]'s
+/// destructor releases the frame left in the slot when the thread ends (see
+/// [`ensure_frame_released_at_exit`]).
+pub(crate) struct FrameSlot {
+    frame: Cell<ManuallyDrop<ContextFrame>>,
+    borrowed: Cell<bool>,
+}
 
 impl FrameSlot {
-    /// Installs `frame` and returns the frame it replaced.
+    const fn new() -> FrameSlot {
+        FrameSlot { frame: Cell::new(ManuallyDrop::new(ContextFrame::empty())), borrowed: Cell::new(false) }
+    }
+
     #[inline(always)]
-    pub(crate) fn replace(&self, frame: ContextFrame) -> ContextFrame {
-        ManuallyDrop::into_inner(self.0.replace(ManuallyDrop::new(frame)))
+    fn swap(&self, frame: ManuallyDrop<ContextFrame>, borrowed: bool) -> Taken {
+        Taken { frame: self.frame.replace(frame), borrowed: self.borrowed.replace(borrowed) }
+    }
+
+    /// Installs `frame`, owned by the slot, and returns what was there.
+    #[inline(always)]
+    pub(crate) fn replace_owned(&self, frame: ContextFrame) -> Taken {
+        self.swap(ManuallyDrop::new(frame), false)
+    }
+
+    /// Installs a borrowed copy of `frame` and returns what was there.
+    ///
+    /// # Safety
+    ///
+    /// `frame` must stay alive and unchanged until the slot is restored
+    /// (with [`restore`](Self::restore)) to what this returned, on this
+    /// thread; the returned value must not outlive that restore.
+    #[inline(always)]
+    pub(crate) unsafe fn replace_borrowed(&self, frame: &ContextFrame) -> Taken {
+        // SAFETY: a bitwise copy that is never dropped (the flag says so)
+        // and, by the caller's guarantee, never outlives the original.
+        let copy = ManuallyDrop::new(unsafe { std::ptr::read(frame) });
+        self.swap(copy, true)
+    }
+
+    /// Puts back what an earlier replace returned, and returns what was in
+    /// the slot.
+    #[inline(always)]
+    pub(crate) fn restore(&self, previous: Taken) -> Taken {
+        let previous = ManuallyDrop::new(previous);
+        // SAFETY: `previous` is moved out field by field and never dropped.
+        let frame = unsafe { std::ptr::read(&previous.frame) };
+        self.swap(frame, previous.borrowed)
     }
 
     /// The slot's contents, for reads in place (`ManuallyDrop` is
     /// `repr(transparent)`).
     #[inline(always)]
     pub(crate) fn as_ptr(&self) -> *mut ContextFrame {
-        self.0.as_ptr().cast::<ContextFrame>()
+        self.frame.as_ptr().cast::<ContextFrame>()
+    }
+}
+
+/// A frame taken out of the [`FrameSlot`]: owned, or a borrowed copy.
+/// Dropping it releases an owned frame (through `frame::retire`, which
+/// respects `with_current` borrows) and forgets a borrowed one.
+#[must_use = "a taken frame is usually put back with `FrameSlot::restore`"]
+pub(crate) struct Taken {
+    frame: ManuallyDrop<ContextFrame>,
+    borrowed: bool,
+}
+
+impl Taken {
+    /// An owned frame, as a `Taken`.
+    pub(crate) fn owned(frame: ContextFrame) -> Taken {
+        Taken { frame: ManuallyDrop::new(frame), borrowed: false }
+    }
+
+    /// The frame as an owned handle: a borrowed copy is cloned (one count).
+    #[inline]
+    pub(crate) fn into_owned(self) -> ContextFrame {
+        let this = ManuallyDrop::new(self);
+        if this.borrowed {
+            (*this.frame).clone()
+        } else {
+            // SAFETY: the owned handle is moved out once; `this` is never
+            // dropped.
+            unsafe { std::ptr::read(&*this.frame) }
+        }
+    }
+}
+
+impl Drop for Taken {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.borrowed {
+            // SAFETY: taken once; the field is not used again.
+            let frame = unsafe { ManuallyDrop::take(&mut self.frame) };
+            crate::frame::retire(frame);
+        }
     }
 }
 
@@ -95,7 +181,7 @@ impl Drop for ColdState {
     /// The thread is ending: release the frame still current on it (one set
     /// at top level with `set_current`), so its values are dropped.
     fn drop(&mut self) {
-        let take = |state: &ThreadState| state.frame.replace(ContextFrame::empty());
+        let take = |state: &ThreadState| state.frame.replace_owned(ContextFrame::empty());
         #[cfg(not(async_hooks_loom))]
         let frame = Some(THREAD_STATE.with(take));
         // Dropping the frame may vacate blocks: freed below, after it.
