@@ -4,33 +4,50 @@
 //! event costs one relaxed atomic load and a branch, and allocates nothing.
 
 use std::cell::Cell;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::Hooks;
 use crate::fault::{self, Fault};
 use crate::registry::{HookEntry, HookList, registry};
 use crate::sync::{Arc, Ordering};
+use crate::thread_state::THREAD_STATE;
 use crate::{AsyncId, Attribute, HookEvent, Resource};
 
-struct DispatchState {
+/// What dispatch keeps per thread, inside the hot thread state (so reaching
+/// it needs no registration check).
+pub(crate) struct DispatchState {
     /// Set while a hook callback (or the fault handler) runs on this thread.
     in_hook: Cell<bool>,
     /// The registry version `cache` was read at.
     cached_version: Cell<u64>,
-    cache: Cell<Option<Arc<HookList>>>,
+    /// This thread's copy of the enabled hook sets. `ManuallyDrop` keeps
+    /// the hot state free of destructors: the cold state's destructor
+    /// releases it ([`DispatchState::release`]), and is registered before
+    /// the first copy is cached.
+    cache: Cell<ManuallyDrop<Option<Arc<HookList>>>>,
 }
 
-#[cfg(not(async_hooks_loom))]
-thread_local! {
-    static DISPATCH: DispatchState = const {
-        DispatchState { in_hook: Cell::new(false), cached_version: Cell::new(u64::MAX), cache: Cell::new(None) }
-    };
+impl DispatchState {
+    pub(crate) const fn new() -> DispatchState {
+        DispatchState {
+            in_hook: Cell::new(false),
+            cached_version: Cell::new(u64::MAX),
+            cache: Cell::new(ManuallyDrop::new(None)),
+        }
+    }
+
+    /// Drops the cached list (at thread exit); the next dispatch reads the
+    /// registry again.
+    pub(crate) fn release(&self) {
+        self.cached_version.set(u64::MAX);
+        drop(ManuallyDrop::into_inner(self.cache.replace(ManuallyDrop::new(None))));
+    }
 }
 
-#[cfg(async_hooks_loom)]
-loom::thread_local! {
-    static DISPATCH: DispatchState =
-        DispatchState { in_hook: Cell::new(false), cached_version: Cell::new(u64::MAX), cache: Cell::new(None) };
+#[inline(always)]
+fn with_dispatch<R>(f: impl FnOnce(&DispatchState) -> R) -> R {
+    THREAD_STATE.with(|state| f(&state.dispatch))
 }
 
 /// Whether some enabled hook set wants `event`.
@@ -48,7 +65,7 @@ pub(crate) fn any_interest() -> bool {
 /// Whether this thread is running a hook callback.
 #[inline]
 pub(crate) fn in_hook() -> bool {
-    DISPATCH.try_with(|state| state.in_hook.get()).unwrap_or(true)
+    with_dispatch(|state| state.in_hook.get())
 }
 
 /// Dispatches a `before`, `after`, `destroy` or `promise_resolve` event.
@@ -88,7 +105,7 @@ pub(crate) fn dispatch_record(id: AsyncId, attributes: &[Attribute]) {
 /// closure is inlined), so no event data is matched at run time.
 #[inline(never)]
 fn dispatch_to_hooks(kind: HookEvent, call: impl Fn(&dyn Hooks)) {
-    let _ = DISPATCH.try_with(|state| {
+    with_dispatch(|state| {
         if state.in_hook.get() {
             return;
         }
@@ -96,9 +113,12 @@ fn dispatch_to_hooks(kind: HookEvent, call: impl Fn(&dyn Hooks)) {
         if state.cached_version.get() != version {
             refresh_cache(state);
         }
-        // Taken out for the dispatch and put back after: while it is out,
-        // `in_hook` is set, so no nested dispatch on this thread reads it.
-        let Some(list) = state.cache.take() else {
+        // SAFETY: `Cell` hands out no references to its contents, and they
+        // are replaced only by `refresh_cache` (reached from a dispatch on
+        // this thread, which `in_hook`, set below, turns away) or `release`
+        // (at thread exit, after every dispatch). So the list outlives this
+        // borrow.
+        let Some(list) = (unsafe { &**state.cache.as_ptr() }) else {
             return;
         };
         state.in_hook.set(true);
@@ -112,9 +132,6 @@ fn dispatch_to_hooks(kind: HookEvent, call: impl Fn(&dyn Hooks)) {
             }
         }
         drop(_reset);
-        // A refresh cannot have happened meanwhile (it needs a dispatch on
-        // this thread), so the cache slot is still empty.
-        state.cache.set(Some(list));
     });
 }
 
@@ -122,11 +139,16 @@ fn dispatch_to_hooks(kind: HookEvent, call: impl Fn(&dyn Hooks)) {
 #[inline(never)]
 fn refresh_cache(state: &DispatchState) {
     let (snapshot_version, list) = registry().snapshot();
+    if list.is_some() && !crate::thread_state::ensure_cold_state() {
+        // The thread is being torn down: nothing would release a cached
+        // copy, so cache none (this dispatch sees no hooks).
+        return;
+    }
     // Replace first, drop the old list after: it may hold the last
     // reference to a hook set whose drop runs code.
-    let replaced = state.cache.replace(list);
+    let replaced = state.cache.replace(ManuallyDrop::new(list));
     state.cached_version.set(snapshot_version);
-    drop(replaced);
+    drop(ManuallyDrop::into_inner(replaced));
 }
 
 #[cold]
@@ -160,7 +182,7 @@ pub(crate) struct InHookGuard {
 
 impl InHookGuard {
     pub(crate) fn enter() -> InHookGuard {
-        let was_in_hook = DISPATCH.try_with(|state| state.in_hook.replace(true)).unwrap_or(true);
+        let was_in_hook = with_dispatch(|state| state.in_hook.replace(true));
         InHookGuard { was_in_hook }
     }
 }
@@ -168,6 +190,6 @@ impl InHookGuard {
 impl Drop for InHookGuard {
     fn drop(&mut self) {
         let was_in_hook = self.was_in_hook;
-        let _ = DISPATCH.try_with(|state| state.in_hook.set(was_in_hook));
+        with_dispatch(|state| state.in_hook.set(was_in_hook));
     }
 }

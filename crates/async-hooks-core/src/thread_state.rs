@@ -13,6 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
 
 use crate::AsyncId;
+use crate::dispatch::DispatchState;
 #[cfg(not(async_hooks_loom))]
 use crate::entry::spare::SpareBlocks;
 use crate::frame::ContextFrame;
@@ -38,6 +39,8 @@ pub(crate) struct ThreadState {
     /// destructor).
     #[cfg(not(async_hooks_loom))]
     pub(crate) spare_blocks: SpareBlocks,
+    /// Dispatch's re-entrancy flag and cached hook list.
+    pub(crate) dispatch: DispatchState,
 }
 
 impl ThreadState {
@@ -52,7 +55,17 @@ impl ThreadState {
             has_retired_frames: Cell::new(false),
             #[cfg(not(async_hooks_loom))]
             spare_blocks: SpareBlocks::new(),
+            dispatch: DispatchState::new(),
         }
+    }
+}
+
+/// Under loom, thread-locals are torn down in an order of loom's choosing,
+/// so the hot state releases its own hook list (loom checks every `Arc`).
+#[cfg(async_hooks_loom)]
+impl Drop for ThreadState {
+    fn drop(&mut self) {
+        self.dispatch.release();
     }
 }
 
@@ -193,6 +206,7 @@ impl Drop for ColdState {
         THREAD_STATE.with(|state| {
             // No block is kept from now on: `give` finds no cold state.
             state.spare_blocks.free_all();
+            state.dispatch.release();
         });
     }
 }
