@@ -340,6 +340,30 @@ pub(crate) fn emit_embedder_before(resource: Resource, frame: Option<&ContextFra
 /// scopes above it too, if only embedder scopes are above it; otherwise
 /// (guarded scopes are open inside it) the call is ignored.
 pub(crate) fn emit_embedder_after(id: AsyncId, dispatch_after: bool, resource_frame: Option<&ContextFrame>) {
+    // The common case: `id` is the innermost scope, and an embedder scope.
+    let innermost = with_states(|state, cold| {
+        state.id.get() == id
+            && cold
+                .embedder_scopes
+                .borrow()
+                .last()
+                .is_some_and(|scope| scope.resource.id() == id && scope.saved.depth + 1 == state.depth.get())
+    });
+    if innermost == Some(true) {
+        if dispatch_after {
+            dispatch::dispatch(HookEvent::After, id);
+        }
+        let _ = with_states(|state, cold| pop_embedder_scope(state, cold, resource_frame));
+        return;
+    }
+    emit_embedder_after_out_of_order(id, dispatch_after, resource_frame);
+}
+
+/// [`emit_embedder_after`] when `id` is not the innermost open scope (or
+/// not open at all): stack corruption, reported and repaired if it can be.
+#[cold]
+#[inline(never)]
+fn emit_embedder_after_out_of_order(id: AsyncId, dispatch_after: bool, resource_frame: Option<&ContextFrame>) {
     let plan = with_states(|state, cold| {
         let scopes = cold.embedder_scopes.borrow();
         let position = scopes.iter().rposition(|scope| scope.resource.id() == id);
