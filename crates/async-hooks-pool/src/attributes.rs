@@ -44,3 +44,58 @@ pub const POOL_USE_US: &str = "pool.use_us";
 pub(crate) fn micros(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
+
+/// The attribute set of the pools named `name`: `pool.name` only.
+///
+/// Sets are interned per name for the first [`MAX_INTERNED_NAMES`] names
+/// of the process, so that attaching one to each task touches no reference
+/// count (two atomic read-modify-writes per task otherwise, on the
+/// submitting and on the worker thread); later names get a counted set, so
+/// a program that makes pools with ever new names does not grow without
+/// bound.
+pub(crate) fn pool_attribute_set(name: &str) -> async_hooks_core::AttributeSet {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError};
+
+    use async_hooks_core::{Attribute, AttributeSet, AttributeValue};
+
+    static INTERNED: Mutex<Option<HashMap<String, &'static [Attribute]>>> = Mutex::new(None);
+    let attribute = || Attribute::new(POOL_NAME, AttributeValue::Str(name.to_owned().into()));
+    let mut interned = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
+    let interned = interned.get_or_insert_with(HashMap::new);
+    if let Some(attributes) = interned.get(name) {
+        return AttributeSet::from_static(attributes);
+    }
+    if interned.len() >= MAX_INTERNED_NAMES {
+        return AttributeSet::new([attribute()]);
+    }
+    let attributes: &'static [Attribute] = Box::leak(Box::new([attribute()]));
+    interned.insert(name.to_owned(), attributes);
+    AttributeSet::from_static(attributes)
+}
+
+/// How many pool names get an interned attribute set (a few hundred bytes
+/// each, kept for the life of the process).
+pub(crate) const MAX_INTERNED_NAMES: usize = 256;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_attribute_sets_carry_the_name_and_are_interned_up_to_the_bound() {
+        let first = pool_attribute_set("interned-test");
+        let again = pool_attribute_set("interned-test");
+        assert_eq!(first.as_slice()[0].to_string(), "pool.name=interned-test");
+        assert!(std::ptr::eq(first.as_slice(), again.as_slice()), "one interned set per name");
+        // Past the bound, sets are still right, just counted.
+        for index in 0..MAX_INTERNED_NAMES {
+            let set = pool_attribute_set(&format!("bulk-{index}"));
+            assert_eq!(set.as_slice()[0].to_string(), format!("pool.name=bulk-{index}"));
+        }
+        let late = pool_attribute_set("late-name");
+        let late_again = pool_attribute_set("late-name");
+        assert_eq!(late, late_again);
+        assert!(!std::ptr::eq(late.as_slice(), late_again.as_slice()), "names past the bound are not interned");
+    }
+}
