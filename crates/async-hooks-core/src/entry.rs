@@ -42,10 +42,12 @@ struct Node<V> {
 
 /// What an entry needs to know about its value's type.
 struct EntryVTable {
-    /// The layout of the node's allocation.
-    layout_of: unsafe fn(NonNull<Header>) -> Layout,
-    /// Drops the node in place (the value, and the header's fields).
-    drop_node: unsafe fn(NonNull<Header>),
+    /// The layout of the node's allocation; `None` for list nodes, whose
+    /// layout depends on their length.
+    layout: Option<Layout>,
+    /// Drops the node in place (the value, and the header's fields);
+    /// `None` if that does nothing, which saves a call per release.
+    drop_node: Option<unsafe fn(NonNull<Header>)>,
     /// The value as `dyn Any`.
     as_any: unsafe fn(NonNull<Header>) -> *const (dyn Any + Send + Sync),
 }
@@ -58,11 +60,11 @@ trait HasEntryVTable: Any + Send + Sync + Sized {
 
 impl<V: Any + Send + Sync> HasEntryVTable for V {
     const VTABLE: EntryVTable =
-        EntryVTable { layout_of: layout_of::<V>, drop_node: drop_node::<V>, as_any: as_any::<V> };
-}
-
-fn layout_of<V>(_header: NonNull<Header>) -> Layout {
-    Layout::new::<Node<V>>()
+        EntryVTable {
+            layout: Some(Layout::new::<Node<V>>()),
+            drop_node: if std::mem::needs_drop::<Node<V>>() { Some(drop_node::<V>) } else { None },
+            as_any: as_any::<V>,
+        };
 }
 
 /// # Safety
@@ -152,7 +154,7 @@ unsafe fn list_as_any(_header: NonNull<Header>) -> *const (dyn Any + Send + Sync
     &EntryList as *const EntryList as *const (dyn Any + Send + Sync)
 }
 
-static LIST_VTABLE: EntryVTable = EntryVTable { layout_of: list_layout_of, drop_node: drop_list, as_any: list_as_any };
+static LIST_VTABLE: EntryVTable = EntryVTable { layout: None, drop_node: Some(drop_list), as_any: list_as_any };
 
 /// A counted handle to one store entry (or to a list of entries).
 pub(crate) struct EntryRef {
@@ -324,13 +326,14 @@ impl Drop for EntryRef {
 unsafe fn release(header: NonNull<Header>) {
     // SAFETY: the entry is alive until dropped below.
     let vtable = unsafe { header.as_ref() }.vtable;
-    // SAFETY: as above.
-    let layout = unsafe { (vtable.layout_of)(header) };
+    let layout = vtable.layout.unwrap_or_else(|| list_layout_of(header));
     // Frees the block even if the value's destructor panics.
     let _free = FreeBlock { block: header.cast(), layout };
-    // SAFETY: no handle remains (the caller's guarantee), so nothing uses
-    // the node after this.
-    unsafe { (vtable.drop_node)(header) };
+    if let Some(drop_node) = vtable.drop_node {
+        // SAFETY: no handle remains (the caller's guarantee), so nothing
+        // uses the node after this.
+        unsafe { drop_node(header) };
+    }
 }
 
 /// Returns a vacated block to the per-thread spares, or to the allocator.
