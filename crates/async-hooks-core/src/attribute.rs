@@ -132,67 +132,22 @@ impl From<String> for AttributeValue {
 /// let task = AsyncResource::builder("WorkerPoolTask").attribute_set(pool_attributes.clone()).build();
 /// assert_eq!(task.resource().attributes(), pool_attributes.as_slice());
 /// ```
-#[derive(Clone)]
-pub struct AttributeSet(SetRepr);
-
-#[derive(Clone)]
-enum SetRepr {
-    Shared(Arc<Vec<Attribute>>),
-    Static(&'static [Attribute]),
-}
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttributeSet(Arc<Vec<Attribute>>);
 
 impl AttributeSet {
     /// A set of `attributes`.
     pub fn new(attributes: impl IntoIterator<Item = Attribute>) -> AttributeSet {
-        AttributeSet(SetRepr::Shared(Arc::new(attributes.into_iter().collect())))
-    }
-
-    /// A set of attributes that live for the whole program: attaching it to
-    /// a resource touches no reference count (an atomic read-modify-write
-    /// on every resource created, and another when it is dropped).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use async_hooks_core::{AsyncResource, Attribute, AttributeSet};
-    ///
-    /// let attributes: &'static [Attribute] = Box::leak(Box::new([Attribute::new("pool.name", "io")]));
-    /// let task = AsyncResource::builder("WorkerPoolTask").attribute_set(AttributeSet::from_static(attributes)).build();
-    /// assert_eq!(task.resource().attribute("pool.name").map(ToString::to_string), Some("io".to_owned()));
-    /// ```
-    pub const fn from_static(attributes: &'static [Attribute]) -> AttributeSet {
-        AttributeSet(SetRepr::Static(attributes))
+        AttributeSet(Arc::new(attributes.into_iter().collect()))
     }
 
     /// The attributes.
-    #[inline]
     pub fn as_slice(&self) -> &[Attribute] {
-        match &self.0 {
-            SetRepr::Shared(attributes) => attributes,
-            SetRepr::Static(attributes) => attributes,
-        }
+        &self.0
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.as_slice().is_empty()
-    }
-}
-
-impl Default for AttributeSet {
-    fn default() -> Self {
-        AttributeSet::from_static(&[])
-    }
-}
-
-impl PartialEq for AttributeSet {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl fmt::Debug for AttributeSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.as_slice()).finish()
+        self.0.is_empty()
     }
 }

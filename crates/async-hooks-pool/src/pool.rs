@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use async_hooks_core::AttributeSet;
+use async_hooks_core::{Attribute, AttributeSet, AttributeValue};
 
+use crate::attributes::POOL_NAME;
 use crate::builder::{PoolConfig, WorkerPoolBuilder};
 use crate::future::{TaskFuture, task_future};
 use crate::gate::SubmitGate;
@@ -124,7 +125,7 @@ where
         }
         let shared = Arc::new(Shared {
             id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
-            attributes: crate::attributes::pool_attribute_set(&config.name),
+            attributes: AttributeSet::new([Attribute::new(POOL_NAME, AttributeValue::Str(config.name.clone()))]),
             metrics: Arc::new(PoolMetrics::new(config.num_threads)),
             queue: TaskQueue::new(config.queue),
             gate: SubmitGate::new(),
