@@ -59,12 +59,11 @@ trait HasEntryVTable: Any + Send + Sync + Sized {
 }
 
 impl<V: Any + Send + Sync> HasEntryVTable for V {
-    const VTABLE: EntryVTable =
-        EntryVTable {
-            layout: Some(Layout::new::<Node<V>>()),
-            drop_node: if std::mem::needs_drop::<Node<V>>() { Some(drop_node::<V>) } else { None },
-            as_any: as_any::<V>,
-        };
+    const VTABLE: EntryVTable = EntryVTable {
+        layout: Some(Layout::new::<Node<V>>()),
+        drop_node: if std::mem::needs_drop::<Node<V>>() { Some(drop_node::<V>) } else { None },
+        as_any: as_any::<V>,
+    };
 }
 
 /// # Safety

@@ -14,7 +14,7 @@
 //! [`Hooks::record`](async_hooks_core::Hooks::record) and are not declared go
 //! to the catch-all field `attributes` as `key=value` text.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::panic::Location;
@@ -155,6 +155,9 @@ fn global() -> &'static GlobalCallsites {
 
 thread_local! {
     static LOCAL: RefCell<CallsiteMap<&'static ResourceCallsite>> = RefCell::new(HashMap::default());
+    /// The callsite this thread looked up last: resources are mostly made
+    /// in loops at one site, and comparing one key is cheaper than hashing it.
+    static LAST: Cell<Option<(CallsiteKey, &'static ResourceCallsite)>> = const { Cell::new(None) };
 }
 
 /// The callsite for a span of `resource_type` created at `location`, with
@@ -175,15 +178,24 @@ pub(crate) fn callsite_for(
         location: location as *const Location<'static> as usize,
         extras_hash: hash_keys(extras),
     };
-    let cached = LOCAL.try_with(|local| local.borrow().get(&key).copied()).ok().flatten();
-    if let Some(callsite) = cached {
-        if callsite.extra_keys == extras {
+    if let Ok(Some((last_key, callsite))) = LAST.try_with(Cell::get) {
+        if last_key == key && callsite.extra_keys == extras {
             return callsite;
         }
     }
-    let callsite = global_callsite_for(key, level, resource_type, location, extras);
+    let cached = LOCAL.try_with(|local| local.borrow().get(&key).copied()).ok().flatten();
+    let callsite = match cached {
+        Some(callsite) if callsite.extra_keys == extras => callsite,
+        _ => {
+            let callsite = global_callsite_for(key, level, resource_type, location, extras);
+            if callsite.extra_keys == extras {
+                let _ = LOCAL.try_with(|local| local.borrow_mut().insert(key, callsite));
+            }
+            callsite
+        }
+    };
     if callsite.extra_keys == extras {
-        let _ = LOCAL.try_with(|local| local.borrow_mut().insert(key, callsite));
+        let _ = LAST.try_with(|last| last.set(Some((key, callsite))));
     }
     callsite
 }

@@ -13,7 +13,7 @@ use async_hooks_core::AsyncId;
 use crate::span_table::SpanHandle;
 
 struct EnteredSpan {
-    table: usize,
+    table: u64,
     id: AsyncId,
     span: SpanHandle,
 }
@@ -25,14 +25,14 @@ thread_local! {
 /// Remembers that `span` of resource `id` (of table `table`) was entered on
 /// this thread. Returns `false` if the thread is shutting down.
 #[inline]
-pub(crate) fn push(table: usize, id: AsyncId, span: SpanHandle) -> bool {
+pub(crate) fn push(table: u64, id: AsyncId, span: SpanHandle) -> bool {
     ENTERED.try_with(|entered| entered.borrow_mut().push(EnteredSpan { table, id, span })).is_ok()
 }
 
 /// Takes the span of resource `id` (of table `table`) entered on this thread:
 /// normally the top entry, since scopes nest.
 #[inline]
-pub(crate) fn pop(table: usize, id: AsyncId) -> Option<SpanHandle> {
+pub(crate) fn pop(table: u64, id: AsyncId) -> Option<SpanHandle> {
     ENTERED
         .try_with(|entered| {
             let mut entered = entered.borrow_mut();

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use async_hooks_core::{AsyncId, Attribute, Hooks, Interest, Resource, execution_async_id};
+use tracing_core::field::{Field, Value, ValueSet};
 use tracing_core::span::{self, Attributes};
 use tracing_core::{Dispatch, Level};
 
@@ -83,8 +84,8 @@ impl TracingHooks {
         self.table.len()
     }
 
-    fn table_tag(&self) -> usize {
-        &self.table as *const SpanTable as usize
+    fn table_tag(&self) -> u64 {
+        self.table.serial()
     }
 
     /// The span the new resource's span should be the child of (or, when
@@ -98,6 +99,28 @@ impl TracingHooks {
         (false, trigger_span)
     }
 
+    /// `init`'s second half: creates the span of `resource` on `callsite`
+    /// (if the default dispatcher wants it) and keeps it in the table.
+    #[inline]
+    fn init_span(&self, id: AsyncId, callsite: &'static ResourceCallsite, resource: &Resource, stores: &[Attribute]) {
+        tracing_core::dispatcher::get_default(|dispatch| {
+            if !callsite.is_enabled(dispatch) {
+                return;
+            }
+            let mut undeclared = String::new();
+            let span_id = if resource.attributes().is_empty() && stores.is_empty() {
+                self.new_plain_span(dispatch, callsite, resource)
+            } else if callsite.fields().len() <= FIXED_FIELDS.len() {
+                self.new_span::<{ FIXED_FIELDS.len() }>(dispatch, callsite, resource, stores, &mut undeclared)
+            } else {
+                self.new_span::<MAX_FIELDS>(dispatch, callsite, resource, stores, &mut undeclared)
+            };
+            let undeclared = if undeclared.is_empty() { None } else { Some(undeclared) };
+            let span = SpanHandle { id: span_id, dispatch: dispatch.clone() };
+            self.table.insert(id, SpanEntry { span, callsite, undeclared });
+        });
+    }
+
     /// Creates the span of `resource` with `N` value slots.
     fn new_span<const N: usize>(
         &self,
@@ -107,8 +130,6 @@ impl TracingHooks {
         stores: &[Attribute],
         undeclared: &mut String,
     ) -> span::Id {
-        let id = resource.id();
-        let trigger = resource.trigger_async_id();
         let mut slots = Slots::<N>::new();
         let any_undeclared = slots.fill(callsite, resource.attributes()) | slots.fill(callsite, stores);
         if any_undeclared {
@@ -116,19 +137,55 @@ impl TracingHooks {
             append_undeclared(undeclared, callsite, stores);
         }
         let location = resource.location();
-        slots.set(ASYNC_ID, Slot::unsigned(id.as_u64()));
-        slots.set(TRIGGER_ASYNC_ID, Slot::unsigned(trigger.as_u64()));
+        slots.set(ASYNC_ID, Slot::unsigned(resource.id().as_u64()));
+        slots.set(TRIGGER_ASYNC_ID, Slot::unsigned(resource.trigger_async_id().as_u64()));
         slots.set(CODE_FILEPATH, Slot::Str(location.file()));
         slots.set(CODE_LINENO, Slot::I64(i64::from(location.line())));
         if !undeclared.is_empty() {
             slots.set_catch_all(undeclared);
         }
         let pairs = slots.pairs(callsite);
-        let values = value_set(callsite, &pairs);
+        self.create_span(dispatch, callsite, resource, &value_set(callsite, &pairs))
+    }
+
+    /// Creates the span of a resource without attributes or store values
+    /// (the common case): only the four id and location fields have values,
+    /// so the value set has just those four.
+    fn new_plain_span(
+        &self,
+        dispatch: &Dispatch,
+        callsite: &'static ResourceCallsite,
+        resource: &Resource,
+    ) -> span::Id {
+        let async_id = Slot::unsigned(resource.id().as_u64());
+        let trigger_async_id = Slot::unsigned(resource.trigger_async_id().as_u64());
+        let location = resource.location();
+        let filepath = location.file();
+        let lineno = i64::from(location.line());
+        let fields = callsite.fields();
+        let pairs: [(&Field, Option<&dyn Value>); 4] = [
+            (&fields[ASYNC_ID], async_id.as_value()),
+            (&fields[TRIGGER_ASYNC_ID], trigger_async_id.as_value()),
+            (&fields[CODE_FILEPATH], Some(&filepath)),
+            (&fields[CODE_LINENO], Some(&lineno)),
+        ];
+        self.create_span(dispatch, callsite, resource, &callsite.metadata().fields().value_set(&pairs))
+    }
+
+    /// Creates a span of `callsite` with `values`, under the parent that
+    /// [`ParentMode`] chooses.
+    fn create_span(
+        &self,
+        dispatch: &Dispatch,
+        callsite: &'static ResourceCallsite,
+        resource: &Resource,
+        values: &ValueSet<'_>,
+    ) -> span::Id {
+        let trigger = resource.trigger_async_id();
         let metadata = callsite.metadata();
         if self.parent_mode.is_detached(resource.resource_type()) {
             let (_, parent) = self.contextual_parent(dispatch, trigger);
-            let span_id = dispatch.new_span(&Attributes::new_root(metadata, &values));
+            let span_id = dispatch.new_span(&Attributes::new_root(metadata, values));
             if let Some(parent) = parent {
                 dispatch.record_follows_from(&span_id, &parent);
             }
@@ -138,13 +195,11 @@ impl TracingHooks {
             // trigger's span, if it has one, was entered at `before`, so the
             // current span is the right parent — the trigger's, or the
             // user's span inside it.
-            dispatch.new_span(&Attributes::new(metadata, &values))
+            dispatch.new_span(&Attributes::new(metadata, values))
         } else {
             match self.contextual_parent(dispatch, trigger) {
-                (false, Some(trigger_span)) => {
-                    dispatch.new_span(&Attributes::child_of(trigger_span, metadata, &values))
-                }
-                _ => dispatch.new_span(&Attributes::new(metadata, &values)),
+                (false, Some(trigger_span)) => dispatch.new_span(&Attributes::child_of(trigger_span, metadata, values)),
+                _ => dispatch.new_span(&Attributes::new(metadata, values)),
             }
         }
     }
@@ -169,6 +224,11 @@ impl fmt::Debug for TracingHooks {
 
 impl Hooks for TracingHooks {
     fn init(&self, id: AsyncId, _resource_type: &str, _trigger: AsyncId, resource: &Resource) {
+        if self.stores.is_empty() && resource.attributes().is_empty() {
+            let callsite = callsite_for(self.level, resource.resource_type(), resource.location(), &[]);
+            self.init_span(id, callsite, resource, &[]);
+            return;
+        }
         let stores: Vec<Attribute> = self
             .stores
             .iter()
@@ -193,21 +253,7 @@ impl Hooks for TracingHooks {
         } else {
             callsite_for(self.level, resource.resource_type(), resource.location(), &[])
         };
-
-        tracing_core::dispatcher::get_default(|dispatch| {
-            if !callsite.is_enabled(dispatch) {
-                return;
-            }
-            let mut undeclared = String::new();
-            let span_id = if callsite.fields().len() <= FIXED_FIELDS.len() {
-                self.new_span::<{ FIXED_FIELDS.len() }>(dispatch, callsite, resource, &stores, &mut undeclared)
-            } else {
-                self.new_span::<MAX_FIELDS>(dispatch, callsite, resource, &stores, &mut undeclared)
-            };
-            let undeclared = if undeclared.is_empty() { None } else { Some(undeclared) };
-            let span = SpanHandle { id: span_id, dispatch: dispatch.clone() };
-            self.table.insert(id, SpanEntry { span, callsite, undeclared });
-        });
+        self.init_span(id, callsite, resource, &stores);
     }
 
     fn before(&self, id: AsyncId) {

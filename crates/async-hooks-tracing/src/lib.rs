@@ -77,9 +77,11 @@ mod config;
 mod entered;
 mod hooks;
 mod id_hasher;
+mod id_map;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod span_table;
+mod sync;
 #[cfg(feature = "trace-file")]
 pub mod trace_file;
 mod values;

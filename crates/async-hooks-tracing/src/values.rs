@@ -43,7 +43,7 @@ impl Slot<'_> {
         }
     }
 
-    fn as_value(&self) -> Option<&dyn Value> {
+    pub(crate) fn as_value(&self) -> Option<&dyn Value> {
         match self {
             Slot::Empty => None,
             Slot::Bool(value) => Some(value),
