@@ -136,7 +136,12 @@ impl ContextFrame {
     /// one more for the sorted list.
     #[inline]
     pub fn with_value<T: Any + Send + Sync>(&self, key: StoreKey, value: T) -> ContextFrame {
-        let entry = EntryRef::new(key, value);
+        self.with_new_entry(key, EntryRef::new(key, value))
+    }
+
+    /// A new frame with `entry`, the new entry of `key`.
+    #[inline(always)]
+    fn with_new_entry(&self, key: StoreKey, entry: EntryRef) -> ContextFrame {
         match &self.repr {
             None => ContextFrame { repr: Some(entry) },
             Some(only) if only.key() == key => ContextFrame { repr: Some(entry) },
@@ -244,11 +249,15 @@ impl ContextFrame {
     /// ```
     #[inline]
     pub fn enter_with_value<T: Any + Send + Sync>(key: StoreKey, value: T) -> FrameGuard {
+        // The entry is made first, out here: a closure that captured the
+        // value would store it word by word and reload it in one wide
+        // load, a store-forwarding stall.
+        let entry = EntryRef::new(key, value);
         let previous = THREAD_STATE.with(|state| {
             // SAFETY: `Cell` hands out no references to its contents, and
-            // nothing replaces them while this one lives: `with_value` only
-            // clones handles and allocates, calling no user code.
-            let frame = unsafe { &*state.frame.as_ptr() }.with_value(key, value);
+            // nothing replaces them while this one lives: `with_new_entry`
+            // only clones handles and allocates, calling no user code.
+            let frame = unsafe { &*state.frame.as_ptr() }.with_new_entry(key, entry);
             // The frame taken out is kept by the guard, not dropped, so a
             // `with_current` borrow of it stays valid. The guard may outlive
             // whatever lent a borrowed frame, so it keeps an owned one.
