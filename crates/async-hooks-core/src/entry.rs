@@ -326,12 +326,17 @@ unsafe fn release(header: NonNull<Header>) {
     // SAFETY: the entry is alive until dropped below.
     let vtable = unsafe { header.as_ref() }.vtable;
     let layout = vtable.layout.unwrap_or_else(|| list_layout_of(header));
-    // Frees the block even if the value's destructor panics.
-    let _free = FreeBlock { block: header.cast(), layout };
-    if let Some(drop_node) = vtable.drop_node {
-        // SAFETY: no handle remains (the caller's guarantee), so nothing
-        // uses the node after this.
-        unsafe { drop_node(header) };
+    let block = FreeBlock { block: header.cast(), layout };
+    match vtable.drop_node {
+        // Nothing to drop: the block is vacated already.
+        None => block.free(),
+        Some(drop_node) => {
+            // Frees the block even if the value's destructor panics.
+            let _free = block;
+            // SAFETY: no handle remains (the caller's guarantee), so
+            // nothing uses the node after this.
+            unsafe { drop_node(header) };
+        }
     }
 }
 
@@ -339,6 +344,13 @@ unsafe fn release(header: NonNull<Header>) {
 struct FreeBlock {
     block: NonNull<u8>,
     layout: Layout,
+}
+
+impl FreeBlock {
+    #[inline]
+    fn free(self) {
+        drop(self);
+    }
 }
 
 impl Drop for FreeBlock {
