@@ -311,7 +311,16 @@ impl Drop for EntryRef {
             }
             fence(Ordering::Acquire);
         }
-        // SAFETY: this was the last handle.
+        // The common case inline: a value with nothing to drop, whose block
+        // goes back to this thread's spares.
+        let vtable = self.header().vtable;
+        if let (None, Some(layout)) = (vtable.drop_node, vtable.layout)
+            && spare::give(layout, self.header.cast())
+        {
+            return;
+        }
+        // SAFETY: this was the last handle, and the block was not given
+        // away above.
         unsafe { release(self.header) }
     }
 }
@@ -321,7 +330,7 @@ impl Drop for EntryRef {
 /// # Safety
 ///
 /// No handle to the entry may remain.
-#[inline]
+#[inline(never)]
 unsafe fn release(header: NonNull<Header>) {
     // SAFETY: the entry is alive until dropped below.
     let vtable = unsafe { header.as_ref() }.vtable;
