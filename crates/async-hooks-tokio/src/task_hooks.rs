@@ -172,18 +172,7 @@ pub(crate) fn live_task_count() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Real task ids: tokio hands them out only to spawned tasks.
-    fn task_ids(n: usize) -> Vec<Id> {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("the runtime builds");
-        runtime.block_on(async {
-            let mut ids = Vec::with_capacity(n);
-            for _ in 0..n {
-                ids.push(tokio::spawn(async { tokio::task::id() }).await.expect("the task completes"));
-            }
-            ids
-        })
-    }
+    use crate::task_table::tests::task_ids;
 
     fn polling_task(id: Id) -> PollingTask {
         PollingTask { id, resource: Arc::new(AsyncResource::new("Test")) }

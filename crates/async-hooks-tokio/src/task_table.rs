@@ -302,11 +302,11 @@ impl Hasher for IdHasher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Real task ids: tokio hands them out only to spawned tasks.
-    fn task_ids(n: usize) -> Vec<Id> {
+    pub(crate) fn task_ids(n: usize) -> Vec<Id> {
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("the runtime builds");
         runtime.block_on(async {
             let mut ids = Vec::with_capacity(n);
