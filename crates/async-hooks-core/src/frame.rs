@@ -463,13 +463,18 @@ impl Drop for BorrowGuard<'_> {
 #[cold]
 #[inline(never)]
 fn park_retired_frame(state: &ThreadState, frame: ContextFrame) {
-    // During thread teardown the closure is not called and drops `frame`:
-    // leaked rather than freed would be the only alternative, and no
-    // `with_current` borrow can outlive the thread's last destructors.
-    let _ = COLD_STATE.try_with(move |cold| {
-        cold.retired_frames.borrow_mut().push(frame);
+    let mut frame = Some(frame);
+    let parked = COLD_STATE.try_with(|cold| {
+        cold.retired_frames.borrow_mut().extend(frame.take());
         state.has_retired_frames.set(true);
     });
+    if parked.is_err() {
+        // The thread is being torn down and the cold state is gone, yet a
+        // `with_current` (called from some other thread-local's destructor)
+        // may still be reading this frame: leak it rather than free memory
+        // that is in use.
+        std::mem::forget(frame);
+    }
 }
 
 #[cold]
