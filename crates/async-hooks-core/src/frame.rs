@@ -302,22 +302,20 @@ impl ContextFrame {
 
 /// The scope of [`ContextFrame::run`]: restores the slot when dropped.
 /// Private, and dropped before `run` returns, so the lent frame outlives it.
+///
+/// It lends even when the frame is current already: what it restores must
+/// be exactly what was there, also if `set_current` replaced the frame
+/// inside (found by `tests/frame_properties.rs`).
 struct LentFrame {
-    /// `None` if the frame was current already.
     previous: Option<Taken>,
 }
 
 impl LentFrame {
     #[inline(always)]
     fn enter(frame: &ContextFrame) -> LentFrame {
-        THREAD_STATE.with(|state| {
-            if is_current_in(state, frame) {
-                return LentFrame { previous: None };
-            }
-            // SAFETY: `frame` is borrowed by `run` for longer than this
-            // scope, which restores the slot in `drop` before `run` returns.
-            LentFrame { previous: Some(unsafe { state.frame.replace_borrowed(frame) }) }
-        })
+        // SAFETY: `frame` is borrowed by `run` for longer than this scope,
+        // which restores the slot in `drop` before `run` returns.
+        THREAD_STATE.with(|state| LentFrame { previous: Some(unsafe { state.frame.replace_borrowed(frame) }) })
     }
 }
 
