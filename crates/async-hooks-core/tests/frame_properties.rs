@@ -29,6 +29,9 @@ enum Op {
     Run(u32, Vec<Op>),
     /// A resource created here; `body` runs in its scope.
     Scope(Vec<Op>),
+    /// A resource created here; `body` runs between its embedder-API
+    /// `emit_before` and `emit_after` (no guard).
+    Embedder(Vec<Op>),
     /// Captures the current frame into the next capture slot.
     Capture,
     /// Runs `body` inside capture number `index` (modulo the count), lent.
@@ -45,6 +48,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
         prop_oneof![
             ((0..1000_u32), prop::collection::vec(inner.clone(), 0..4)).prop_map(|(value, body)| Op::Run(value, body)),
             prop::collection::vec(inner.clone(), 0..4).prop_map(Op::Scope),
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Op::Embedder),
             ((0..8_usize), prop::collection::vec(inner, 0..4)).prop_map(|(index, body)| Op::Lend(index, body)),
         ]
     });
@@ -82,6 +86,12 @@ impl Harness {
                 Op::Scope(body) => {
                     let resource = AsyncResource::new("Property");
                     resource.run_in_async_scope(|| self.run(body, model));
+                }
+                Op::Embedder(body) => {
+                    let resource = AsyncResource::new("Property");
+                    resource.emit_before();
+                    self.run(body, model);
+                    resource.emit_after();
                 }
                 Op::Capture => self.captures.push((ContextFrame::current(), model)),
                 Op::Lend(index, body) => {
