@@ -17,7 +17,7 @@ use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::entry::EntryRef;
-use crate::thread_state::{COLD_STATE, THREAD_STATE, Taken, ThreadState};
+use crate::thread_state::{COLD_STATE, RETIRED_FRAMES, THREAD_STATE, Taken, ThreadState};
 
 /// The key of one store in a [`ContextFrame`].
 ///
@@ -451,7 +451,8 @@ impl Drop for BorrowGuard<'_> {
         let state = self.0;
         let remaining = state.frame_borrows.get() - 1;
         state.frame_borrows.set(remaining);
-        if remaining == 0 && state.has_retired_frames.get() {
+        // No borrow left, and frames parked: the flag bit alone.
+        if remaining == RETIRED_FRAMES {
             free_retired_frames(state);
         }
     }
@@ -464,7 +465,7 @@ fn park_retired_frame(state: &ThreadState, frame: ContextFrame) {
     let mut frame = Some(frame);
     let parked = COLD_STATE.try_with(|cold| {
         cold.retired_frames.borrow_mut().extend(frame.take());
-        state.has_retired_frames.set(true);
+        state.frame_borrows.set(state.frame_borrows.get() | RETIRED_FRAMES);
     });
     if parked.is_err() {
         // The thread is being torn down and the cold state is gone, yet a
@@ -477,7 +478,7 @@ fn park_retired_frame(state: &ThreadState, frame: ContextFrame) {
 
 #[cold]
 fn free_retired_frames(state: &ThreadState) {
-    state.has_retired_frames.set(false);
+    state.frame_borrows.set(state.frame_borrows.get() & !RETIRED_FRAMES);
     let retired = COLD_STATE.try_with(|cold| std::mem::take(&mut *cold.retired_frames.borrow_mut()));
     // Dropped after the borrow ends: value destructors may use the context.
     drop(retired);

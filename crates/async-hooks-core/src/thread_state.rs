@@ -19,6 +19,9 @@ use crate::entry::spare::SpareBlocks;
 use crate::frame::ContextFrame;
 use crate::stack::{CurrentResource, EmbedderScope};
 
+/// The flag bit of [`ThreadState::frame_borrows`].
+pub(crate) const RETIRED_FRAMES: usize = 1 << (usize::BITS - 1);
+
 pub(crate) struct ThreadState {
     /// `execution_async_id` of the innermost open scope.
     pub(crate) id: Cell<AsyncId>,
@@ -32,9 +35,10 @@ pub(crate) struct ThreadState {
     /// The current context frame.
     pub(crate) frame: FrameSlot,
     /// How many `ContextFrame::with_current` calls are running here.
+    /// The top bit ([`RETIRED_FRAMES`]) says that
+    /// [`ColdState::retired_frames`] holds frames to free when the count
+    /// drops to 0: one word, so ending a borrow is one compare.
     pub(crate) frame_borrows: Cell<usize>,
-    /// Whether [`ColdState::retired_frames`] holds any frame.
-    pub(crate) has_retired_frames: Cell<bool>,
     /// Vacated store-entry blocks kept for reuse (freed by the cold state's
     /// destructor).
     #[cfg(not(async_hooks_loom))]
@@ -52,7 +56,6 @@ impl ThreadState {
             depth: Cell::new(0),
             frame: FrameSlot::new(),
             frame_borrows: Cell::new(0),
-            has_retired_frames: Cell::new(false),
             #[cfg(not(async_hooks_loom))]
             spare_blocks: SpareBlocks::new(),
             dispatch: DispatchState::new(),
