@@ -9,8 +9,8 @@
 
 mod support;
 
-use async_hooks_core::{AsyncId, AsyncResource, execution_async_id, trigger_async_id};
-use support::{CHECKS_PER_TASK, Flavor, STORE, check_every_poll, serial};
+use async_hooks_core::{AsyncId, execution_async_id, trigger_async_id};
+use support::{Flavor, STORE, Tier, context_scenarios, serial};
 use tokio::task::JoinSet;
 
 /// Tasks in total, spawned in batches so that no more than a batch is alive
@@ -20,28 +20,7 @@ const BATCH: u64 = 20_000;
 
 fn two_hundred_thousand_plain_spawns_each_see_their_own_context_at_every_poll(flavor: Flavor) {
     let _serial = serial();
-    let runtime = flavor.runtime_with_hooks();
-    runtime.block_on(async {
-        for batch_start in (0..N_TASKS).step_by(BATCH as usize) {
-            let (open_gate, gate) = tokio::sync::watch::channel(false);
-            let handles: Vec<_> = (batch_start..batch_start + BATCH)
-                .map(|i| {
-                    let gate = gate.clone();
-                    STORE.run(i, || tokio::spawn(check_every_poll(Some(i), gate)))
-                })
-                .collect();
-            assert_eq!(STORE.get(), None, "spawning left the root's context alone");
-            open_gate.send_replace(true);
-            for (offset, handle) in handles.into_iter().enumerate() {
-                let report = handle.await.expect("the task completes");
-                let i = batch_start + offset as u64;
-                assert_eq!(report.first_bad, None, "task {i}");
-                assert_eq!(report.good_polls, CHECKS_PER_TASK, "task {i}");
-            }
-        }
-        assert_eq!(STORE.get(), None, "no task's context leaked into the root");
-    });
-    drop(runtime);
+    context_scenarios::each_task_sees_its_own_context_at_every_poll(Tier::Hook, flavor, N_TASKS, BATCH);
     assert_eq!(async_hooks_tokio::live_task_count(), 0, "every task left the table");
 }
 
@@ -55,33 +34,10 @@ fn two_hundred_thousand_plain_spawns_each_see_their_own_context_at_every_poll_mu
     two_hundred_thousand_plain_spawns_each_see_their_own_context_at_every_poll(Flavor::MultiThread);
 }
 
-/// Spawns a chain of `depth` nested plain tasks; returns `(id, trigger,
-/// store)` of each, outermost first.
-fn spawn_chain(depth: usize) -> tokio::task::JoinHandle<Vec<(AsyncId, AsyncId, Option<u64>)>> {
-    tokio::spawn(async move {
-        tokio::task::yield_now().await;
-        let mut chain = vec![(execution_async_id(), trigger_async_id(), STORE.get())];
-        if depth > 1 {
-            chain.extend(spawn_chain(depth - 1).await.expect("the nested task completes"));
-        }
-        chain
-    })
-}
-
 fn nested_plain_spawns_chain_their_triggers(flavor: Flavor) {
     let _serial = serial();
-    let runtime = flavor.runtime_with_hooks();
-    let request = AsyncResource::new("Request");
-    let chain = runtime
-        .block_on(async { request.run_in_async_scope(|| STORE.run(5, || spawn_chain(6))).await })
-        .expect("the chain completes");
-    assert_eq!(chain.len(), 6);
+    let chain = context_scenarios::nested_spawns_chain_their_triggers(Tier::Hook, flavor);
     assert!(chain.iter().all(|(id, _, _)| *id != AsyncId::ROOT), "every task is a resource: {chain:?}");
-    assert_eq!(chain[0].1, request.async_id(), "the outermost task was triggered by its spawner");
-    for pair in chain.windows(2) {
-        assert_eq!(pair[1].1, pair[0].0, "each task is triggered by the task that spawned it");
-    }
-    assert!(chain.iter().all(|(_, _, store)| *store == Some(5)), "context flows down the chain: {chain:?}");
 }
 
 #[test]
@@ -133,33 +89,8 @@ fn the_spawn_blocking_wrapper_carries_context_where_the_hooks_cannot_multi_threa
 
 fn a_value_written_by_one_task_never_leaks_into_the_next_task_polled_on_that_thread(flavor: Flavor) {
     let _serial = serial();
-    let runtime = flavor.runtime_with_hooks();
-    runtime.block_on(async {
-        let (open_gate, gate) = tokio::sync::watch::channel(false);
-        let mut handles = Vec::new();
-        for i in 0..2000_u64 {
-            let gate = gate.clone();
-            // Tasks with a value and tasks without one, interleaved; each
-            // writes into the context before every yield.
-            handles.push(if i % 2 == 0 {
-                STORE.run(i, || tokio::spawn(check_every_poll(Some(i), gate)))
-            } else {
-                tokio::spawn(check_every_poll(None, gate))
-            });
-            if i % 100 == 0 {
-                // Let some run now, so that later spawns from the root happen
-                // after tasks wrote into the context on this thread (on a
-                // current-thread runtime, the root's thread).
-                tokio::task::yield_now().await;
-                assert_eq!(STORE.get(), None, "the root saw no task's write");
-            }
-        }
-        open_gate.send_replace(true);
-        for (i, handle) in handles.into_iter().enumerate() {
-            assert_eq!(handle.await.unwrap().first_bad, None, "task {i}");
-        }
-        assert_eq!(STORE.get(), None, "the root saw no task's write");
-    });
+    // The root yields every hundred spawns.
+    context_scenarios::a_value_written_by_one_task_never_reaches_the_next(Tier::Hook, flavor, 2000, |i| i % 100 == 0);
 }
 
 #[test]

@@ -9,51 +9,17 @@
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use async_hooks_core::{AsyncHook, AsyncId, create_hook, execution_async_id};
 use async_hooks_tokio::{AutoPropagation, TASK_RESOURCE_TYPE};
-use support::{Event, Flavor, Recorder, STORE, assert_lifecycle, polls, serial};
-
-/// The recorder, enabled for the whole process.
-fn recorder() -> &'static Recorder {
-    static HOOK: OnceLock<AsyncHook<Recorder>> = OnceLock::new();
-    HOOK.get_or_init(|| {
-        let hook = create_hook(Recorder::default());
-        hook.enable();
-        hook
-    })
-    .hooks()
-}
-
-fn only_task_lifecycle(recorder: &Recorder) -> (AsyncId, Vec<Event>) {
-    let lifecycles = recorder.lifecycles_of(TASK_RESOURCE_TYPE);
-    assert_eq!(lifecycles.len(), 1, "one task: {lifecycles:?}");
-    lifecycles.into_iter().next().expect("one lifecycle")
-}
+use support::lifecycle_scenarios::{self, recorder};
+use support::{Event, Flavor, STORE, Tier, assert_lifecycle, serial};
 
 fn a_plain_task_is_a_resource_created_on_the_spawning_thread(flavor: Flavor) {
     let _serial = serial();
-    let recorder = recorder();
-    let runtime = flavor.runtime_with_hooks();
-    recorder.clear();
-    let (spawner, spawning_thread, inside) = runtime.block_on(async {
-        let inside = tokio::spawn(async {
-            tokio::task::yield_now().await;
-            execution_async_id()
-        })
-        .await
-        .unwrap();
-        (execution_async_id(), std::thread::current().id(), inside)
-    });
-    drop(runtime);
-    let (id, events) = only_task_lifecycle(recorder);
-    assert_eq!(id, inside, "the task polled as its resource");
-    assert_lifecycle(id, &events);
-    let Event::Init { trigger, thread, .. } = &events[0] else { unreachable!("checked by assert_lifecycle") };
-    assert_eq!(*trigger, spawner, "the spawner is the trigger");
+    let (spawning_thread, events) = lifecycle_scenarios::a_task_that_yields_once(Tier::Hook, flavor);
+    let Event::Init { thread, .. } = &events[0] else { unreachable!("checked by assert_lifecycle") };
     assert_eq!(*thread, spawning_thread, "init ran on the spawning thread");
-    assert_eq!(polls(&events), 2, "before/after around each of the two polls: {events:?}");
     assert_eq!(async_hooks_tokio::live_task_count(), 0);
 }
 
@@ -69,22 +35,7 @@ fn a_plain_task_is_a_resource_created_on_the_spawning_thread_multi_thread() {
 
 fn an_aborted_plain_task_ends_in_exactly_one_destroy(flavor: Flavor) {
     let _serial = serial();
-    let recorder = recorder();
-    let runtime = flavor.runtime_with_hooks();
-    recorder.clear();
-    runtime.block_on(async {
-        let (started, was_started) = tokio::sync::oneshot::channel();
-        let handle = tokio::spawn(async move {
-            let _ = started.send(());
-            std::future::pending::<()>().await
-        });
-        was_started.await.unwrap();
-        handle.abort();
-        assert!(handle.await.unwrap_err().is_cancelled());
-    });
-    drop(runtime);
-    let (id, events) = only_task_lifecycle(recorder);
-    assert_lifecycle(id, &events);
+    lifecycle_scenarios::an_aborted_task(Tier::Hook, flavor);
     assert_eq!(async_hooks_tokio::live_task_count(), 0);
 }
 
@@ -100,20 +51,7 @@ fn an_aborted_plain_task_ends_in_exactly_one_destroy_multi_thread() {
 
 fn a_panicking_plain_task_ends_in_exactly_one_destroy(flavor: Flavor) {
     let _serial = serial();
-    let recorder = recorder();
-    let runtime = flavor.runtime_with_hooks();
-    recorder.clear();
-    runtime.block_on(async {
-        let handle = tokio::spawn(async {
-            tokio::task::yield_now().await;
-            panic!("the task fails on purpose");
-        });
-        assert!(handle.await.unwrap_err().is_panic());
-    });
-    drop(runtime);
-    let (id, events) = only_task_lifecycle(recorder);
-    assert_lifecycle(id, &events);
-    assert_eq!(polls(&events), 2, "the panicking poll still got its after: {events:?}");
+    lifecycle_scenarios::a_panicking_task(Tier::Hook, flavor);
     assert_eq!(async_hooks_tokio::live_task_count(), 0);
 }
 
@@ -129,28 +67,7 @@ fn a_panicking_plain_task_ends_in_exactly_one_destroy_multi_thread() {
 
 fn runtime_shutdown_ends_every_pending_plain_task_in_exactly_one_destroy(flavor: Flavor) {
     let _serial = serial();
-    let recorder = recorder();
-    let runtime = flavor.runtime_with_hooks();
-    recorder.clear();
-    runtime.block_on(async {
-        for _ in 0..10 {
-            let (started, was_started) = tokio::sync::oneshot::channel();
-            tokio::spawn(async move {
-                let _ = started.send(());
-                std::future::pending::<()>().await
-            });
-            was_started.await.unwrap();
-        }
-    });
-    for _ in 0..10 {
-        runtime.spawn(std::future::pending::<()>());
-    }
-    drop(runtime);
-    let lifecycles = recorder.lifecycles_of(TASK_RESOURCE_TYPE);
-    assert_eq!(lifecycles.len(), 20);
-    for (id, events) in &lifecycles {
-        assert_lifecycle(*id, events);
-    }
+    lifecycle_scenarios::a_runtime_shutdown_with_pending_tasks(Tier::Hook, flavor);
     assert_eq!(async_hooks_tokio::live_task_count(), 0);
 }
 
@@ -218,15 +135,7 @@ fn every_lifecycle_holds_in_a_busy_mixed_run_multi_thread() {
 #[test]
 fn the_task_resource_records_the_spawn_site() {
     let _serial = serial();
-    let runtime = Flavor::CurrentThread.runtime_with_hooks();
-    let expected_line = line!() + 2;
-    let location = runtime.block_on(async {
-        tokio::spawn(async { async_hooks_core::execution_async_resource().map(|resource| resource.location()) })
-            .await
-            .unwrap()
-    });
-    let location = location.expect("inside the task's resource");
-    assert_eq!((location.file(), location.line()), (file!(), expected_line));
+    lifecycle_scenarios::a_task_resource_records_its_spawn_site(Tier::Hook);
 }
 
 #[test]

@@ -4,32 +4,16 @@
 
 mod support;
 
-use async_hooks_core::{AsyncId, AsyncResource, execution_async_id, trigger_async_id};
+use async_hooks_core::{execution_async_id, trigger_async_id};
 use async_hooks_tokio::JoinSetExt;
-use support::{CHECKS_PER_TASK, Flavor, STORE, check_every_poll};
+use support::{Flavor, STORE, Tier, context_scenarios};
 use tokio::task::JoinSet;
 
 const N_TASKS: u64 = 10_000;
 
 fn ten_thousand_tasks_each_see_their_own_context_at_every_poll(flavor: Flavor) {
-    let runtime = flavor.runtime();
-    runtime.block_on(async {
-        let (open_gate, gate) = tokio::sync::watch::channel(false);
-        let handles: Vec<_> = (0..N_TASKS)
-            .map(|i| {
-                let gate = gate.clone();
-                STORE.run(i, || async_hooks_tokio::spawn(check_every_poll(Some(i), gate)))
-            })
-            .collect();
-        assert_eq!(STORE.get(), None, "spawning left the root's context alone");
-        open_gate.send_replace(true);
-        for (i, handle) in handles.into_iter().enumerate() {
-            let report = handle.await.expect("the task completes");
-            assert_eq!(report.first_bad, None, "task {i}");
-            assert_eq!(report.good_polls, CHECKS_PER_TASK, "task {i}");
-        }
-        assert_eq!(STORE.get(), None, "no task's context leaked into the root");
-    });
+    // One batch: all of them are alive at once.
+    context_scenarios::each_task_sees_its_own_context_at_every_poll(Tier::Wrapper, flavor, N_TASKS, N_TASKS);
 }
 
 #[test]
@@ -42,42 +26,14 @@ fn ten_thousand_tasks_each_see_their_own_context_at_every_poll_multi_thread() {
     ten_thousand_tasks_each_see_their_own_context_at_every_poll(Flavor::MultiThread);
 }
 
-/// Spawns a chain of `depth` nested tasks; returns `(id, trigger, store)`
-/// of each, outermost first.
-fn spawn_chain(depth: usize) -> tokio::task::JoinHandle<Vec<(AsyncId, AsyncId, Option<u64>)>> {
-    async_hooks_tokio::spawn(async move {
-        tokio::task::yield_now().await;
-        let me = (execution_async_id(), trigger_async_id(), STORE.get());
-        let mut chain = vec![me];
-        if depth > 1 {
-            chain.extend(spawn_chain(depth - 1).await.expect("the nested task completes"));
-        }
-        chain
-    })
-}
-
-fn nested_spawns_chain_their_triggers(flavor: Flavor) {
-    let runtime = flavor.runtime();
-    let request = AsyncResource::new("Request");
-    let chain = runtime
-        .block_on(async { request.run_in_async_scope(|| STORE.run(5, || spawn_chain(6))).await })
-        .expect("the chain completes");
-    assert_eq!(chain.len(), 6);
-    assert_eq!(chain[0].1, request.async_id(), "the outermost task was triggered by its spawner");
-    for pair in chain.windows(2) {
-        assert_eq!(pair[1].1, pair[0].0, "each task is triggered by the task that spawned it");
-    }
-    assert!(chain.iter().all(|(_, _, store)| *store == Some(5)), "context flows down the chain: {chain:?}");
-}
-
 #[test]
 fn nested_spawns_chain_their_triggers_current_thread() {
-    nested_spawns_chain_their_triggers(Flavor::CurrentThread);
+    context_scenarios::nested_spawns_chain_their_triggers(Tier::Wrapper, Flavor::CurrentThread);
 }
 
 #[test]
 fn nested_spawns_chain_their_triggers_multi_thread() {
-    nested_spawns_chain_their_triggers(Flavor::MultiThread);
+    context_scenarios::nested_spawns_chain_their_triggers(Tier::Wrapper, Flavor::MultiThread);
 }
 
 fn spawn_blocking_carries_context_and_trigger(flavor: Flavor) {
@@ -150,29 +106,13 @@ fn join_set_tasks_carry_their_spawn_site_context_multi_thread() {
     join_set_tasks_carry_their_spawn_site_context(Flavor::MultiThread);
 }
 
+/// Tasks in the interleaving test; the root yields once, after spawning
+/// them all.
+const N_INTERLEAVED: u64 = 1000;
+
 fn a_value_written_by_one_task_never_reaches_the_next(flavor: Flavor) {
-    let runtime = flavor.runtime();
-    runtime.block_on(async {
-        let (open_gate, gate) = tokio::sync::watch::channel(false);
-        // Tasks with a value and tasks without one, interleaved: each writes
-        // into the context before every yield; none may see another's write.
-        let handles: Vec<_> = (0..1000_u64)
-            .map(|i| {
-                let gate = gate.clone();
-                if i % 2 == 0 {
-                    STORE.run(i, || async_hooks_tokio::spawn(check_every_poll(Some(i), gate)))
-                } else {
-                    async_hooks_tokio::spawn(check_every_poll(None, gate))
-                }
-            })
-            .collect();
-        tokio::task::yield_now().await;
-        assert_eq!(STORE.get(), None, "the root saw no task's write");
-        open_gate.send_replace(true);
-        for (i, handle) in handles.into_iter().enumerate() {
-            assert_eq!(handle.await.unwrap().first_bad, None, "task {i}");
-        }
-        assert_eq!(STORE.get(), None, "the root saw no task's write");
+    context_scenarios::a_value_written_by_one_task_never_reaches_the_next(Tier::Wrapper, flavor, N_INTERLEAVED, |i| {
+        i == N_INTERLEAVED - 1
     });
 }
 

@@ -2,6 +2,10 @@
 //!
 //! Hooks are process-wide: every test of a file that enables a hook holds
 //! [`serial`] for its whole run.
+//!
+//! The scenarios the wrapper tier and the hook tier share are written once,
+//! in [`lifecycle_scenarios`] and [`context_scenarios`], parameterized by
+//! the [`Tier`] under test and the runtime [`Flavor`].
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -11,6 +15,12 @@ use std::thread::ThreadId;
 
 use async_hooks_core::{AsyncId, Hooks, Resource};
 use tokio::runtime::{Builder, Runtime};
+
+pub mod context_scenarios;
+pub mod lifecycle_scenarios;
+mod tier;
+
+pub use tier::Tier;
 
 /// Serializes the tests of one file.
 pub fn serial() -> MutexGuard<'static, ()> {

@@ -2,10 +2,13 @@
 //! the collector received.
 #![allow(dead_code, unreachable_pub)]
 
+use std::time::Duration;
+
 use async_hooks_context::AsyncLocalStorage;
 use async_hooks_core::{AsyncId, AsyncResource, Attribute};
+use async_hooks_tracing::otlp::{OtlpConfig, OtlpProtocol};
 
-use crate::receiver::ReceivedSpan;
+use crate::receiver::{ReceivedSpan, Receiver};
 
 /// A store whose value must never reach the collector.
 pub static SECRET: AsyncLocalStorage<&'static str> = AsyncLocalStorage::new();
@@ -40,6 +43,27 @@ pub fn run_request() -> RequestIds {
             RequestIds { request: request.async_id(), task: task.async_id(), nested, task_line, nested_line }
         })
     })
+}
+
+/// Installs the pipeline as `service_name`, exporting over `protocol` to
+/// `receiver`; runs two requests; shuts the pipeline down and checks the
+/// tree that arrived ([`assert_exported_tree`]) and that every ended span
+/// was exported, none dropped.
+pub fn export_two_requests_and_assert_the_tree(receiver: &Receiver, protocol: OtlpProtocol, service_name: &str) {
+    let guard = OtlpConfig::new(service_name)
+        .protocol(protocol)
+        .endpoint(format!("http://{}", receiver.addr))
+        .scheduled_delay(Duration::from_millis(50))
+        .install()
+        .expect("the pipeline installs");
+
+    let requests: Vec<_> = (0..2).map(|_| run_request()).collect();
+    let stats = guard.shutdown();
+
+    let spans = receiver.wait_for(|spans| all_arrived(spans, &requests));
+    assert_exported_tree(&spans, &requests, service_name);
+    assert_eq!(stats.dropped(), 0, "{stats}");
+    assert_eq!(stats.exported, stats.ended, "{stats}");
 }
 
 fn by_async_id(spans: &[ReceivedSpan], id: AsyncId) -> ReceivedSpan {
