@@ -317,8 +317,9 @@ impl fmt::Debug for AsyncResource {
 /// Closes a resource scope: `after`, restore the frame, pop.
 pub(crate) struct ScopeGuard<'a> {
     resource: &'a AsyncResource,
-    /// Detached only during thread teardown, when there is nothing to
-    /// restore.
+    /// Detached until `enter_into` fills it; stays so only if entering
+    /// never happened (under loom, whose thread-locals can panic when gone),
+    /// and then there is nothing to restore.
     saved: stack::SavedState,
     dispatch_after: bool,
     _not_send: PhantomData<*const ()>,

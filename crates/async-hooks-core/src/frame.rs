@@ -271,7 +271,7 @@ impl ContextFrame {
     /// restores what it saved. At top level, it lasts on this thread.
     pub fn set_current(frame: ContextFrame) {
         if !frame.is_empty() {
-            crate::thread_state::ensure_frame_released_at_exit();
+            crate::thread_state::ensure_cold_state();
         }
         // The frame taken out is released if the slot owned it.
         THREAD_STATE.with(|state| drop(state.frame.replace_owned(frame)));
@@ -307,7 +307,7 @@ impl ContextFrame {
 /// be exactly what was there, also if `set_current` replaced the frame
 /// inside (found by `tests/frame_properties.rs`).
 struct LentFrame {
-    previous: Option<Taken>,
+    previous: ManuallyDrop<Taken>,
 }
 
 impl LentFrame {
@@ -315,18 +315,19 @@ impl LentFrame {
     fn enter(frame: &ContextFrame) -> LentFrame {
         // SAFETY: `frame` is borrowed by `run` for longer than this scope,
         // which restores the slot in `drop` before `run` returns.
-        THREAD_STATE.with(|state| LentFrame { previous: Some(unsafe { state.frame.replace_borrowed(frame) }) })
+        THREAD_STATE
+            .with(|state| LentFrame { previous: ManuallyDrop::new(unsafe { state.frame.replace_borrowed(frame) }) })
     }
 }
 
 impl Drop for LentFrame {
     #[inline(always)]
     fn drop(&mut self) {
-        if let Some(previous) = self.previous.take() {
-            // What is replaced is the lent copy (forgotten), or whatever
-            // `set_current` put there meanwhile (released).
-            THREAD_STATE.with(|state| drop(state.frame.restore(previous)));
-        }
+        // SAFETY: `previous` is taken exactly once, here.
+        let previous = unsafe { ManuallyDrop::take(&mut self.previous) };
+        // What is replaced is the lent copy (forgotten), or whatever
+        // `set_current` put there meanwhile (released).
+        THREAD_STATE.with(|state| drop(state.frame.restore(previous)));
     }
 }
 

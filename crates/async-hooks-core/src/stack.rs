@@ -35,8 +35,7 @@ pub(crate) struct SavedState {
 }
 
 impl SavedState {
-    /// What a scope entered during thread teardown saves: nothing to
-    /// restore.
+    /// The state of a scope guard before it entered: nothing to restore.
     pub(crate) const fn detached() -> SavedState {
         SavedState {
             id: AsyncId::ROOT,

@@ -83,7 +83,7 @@ impl Drop for ThreadState {
 ///
 /// `ManuallyDrop` keeps [`ThreadState`] free of destructors; [`ColdState`]'s
 /// destructor releases the frame left in the slot when the thread ends (see
-/// [`ensure_frame_released_at_exit`]).
+/// [`ensure_cold_state`]).
 pub(crate) struct FrameSlot {
     frame: Cell<ManuallyDrop<ContextFrame>>,
     borrowed: Cell<bool>,
@@ -214,17 +214,12 @@ impl Drop for ColdState {
     }
 }
 
-/// Makes sure [`ColdState`]'s destructor is registered on this thread, so
-/// that a frame installed for the rest of the thread (`set_current` at top
-/// level) is released when the thread ends. Scopes need not call it: they
-/// restore what they replaced before they end.
-#[inline]
-pub(crate) fn ensure_frame_released_at_exit() {
-    ensure_cold_state();
-}
-
-/// Registers the cold state's destructor on this thread; false if the
-/// thread is being torn down and it is gone.
+/// Registers the cold state's destructor on this thread, so that what the
+/// hot state holds (a frame installed for the rest of the thread by
+/// `set_current` at top level, spare blocks, the cached hook list) is
+/// released when the thread ends. Scopes need not call it: they restore
+/// what they replaced before they end. False if the thread is being torn
+/// down and the cold state is gone.
 #[inline]
 pub(crate) fn ensure_cold_state() -> bool {
     COLD_STATE.try_with(|_| ()).is_ok()

@@ -65,8 +65,15 @@ fn submit_all(
     }
 }
 
-#[test]
-fn graceful_close_runs_every_queued_task() {
+type Calls = Vec<Result<bool, TaskError>>;
+
+/// Blocks both workers on a task each, queues [`QUEUED`] more behind them,
+/// then closes the pool with `close` on another thread and, once the pool
+/// reports closed, releases the workers. Returns the callbacks' results,
+/// the pool and the live worker-thread count, after `close` returned.
+fn close_with_a_full_queue(
+    close: fn(&WorkerPool<bool, bool>),
+) -> (Calls, Arc<WorkerPool<bool, bool>>, Arc<AtomicUsize>) {
     let (pool, release, started, alive) = blocked_pool();
     let calls = Arc::new(Mutex::new(Vec::new()));
     submit_all(&pool, &calls, THREADS, true);
@@ -78,17 +85,23 @@ fn graceful_close_runs_every_queued_task() {
 
     let closer = {
         let pool = pool.clone();
-        std::thread::spawn(move || pool.close())
+        std::thread::spawn(move || close(&pool))
     };
     while !pool.is_closed() {
         std::thread::yield_now();
     }
+    // The running tasks finish with their result.
     for _ in 0..THREADS {
         release.send(()).unwrap();
     }
     closer.join().unwrap();
+    let calls = std::mem::take(&mut *calls.lock().unwrap());
+    (calls, pool, alive)
+}
 
-    let calls = calls.lock().unwrap();
+#[test]
+fn graceful_close_runs_every_queued_task() {
+    let (calls, _pool, alive) = close_with_a_full_queue(WorkerPool::close);
     assert_eq!(calls.len(), QUEUED + THREADS, "each callback ran");
     assert_eq!(calls.iter().filter(|result| **result == Ok(false)).count(), QUEUED);
     assert_eq!(calls.iter().filter(|result| **result == Ok(true)).count(), THREADS);
@@ -97,28 +110,8 @@ fn graceful_close_runs_every_queued_task() {
 
 #[test]
 fn forced_shutdown_gives_every_queued_task_closed() {
-    let (pool, release, started, alive) = blocked_pool();
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    submit_all(&pool, &calls, THREADS, true);
-    for _ in 0..THREADS {
-        started.recv().unwrap();
-    }
-    submit_all(&pool, &calls, QUEUED, false);
-
-    let terminator = {
-        let pool = pool.clone();
-        std::thread::spawn(move || pool.terminate())
-    };
-    while !pool.is_closed() {
-        std::thread::yield_now();
-    }
-    // The running tasks finish with their result; the queued ones do not run.
-    for _ in 0..THREADS {
-        release.send(()).unwrap();
-    }
-    terminator.join().unwrap();
-
-    let calls = calls.lock().unwrap();
+    // The queued tasks do not run.
+    let (calls, pool, alive) = close_with_a_full_queue(WorkerPool::terminate);
     assert_eq!(calls.len(), QUEUED + THREADS, "no callback silently dropped");
     assert_eq!(calls.iter().filter(|result| **result == Err(TaskError::Closed)).count(), QUEUED);
     assert_eq!(calls.iter().filter(|result| **result == Ok(true)).count(), THREADS);
