@@ -313,10 +313,12 @@ struct LentFrame {
 impl LentFrame {
     #[inline(always)]
     fn enter(frame: &ContextFrame) -> LentFrame {
-        // SAFETY: `frame` is borrowed by `run` for longer than this scope,
-        // which restores the slot in `drop` before `run` returns.
-        THREAD_STATE
-            .with(|state| LentFrame { previous: ManuallyDrop::new(unsafe { state.frame.replace_borrowed(frame) }) })
+        THREAD_STATE.with(|state| {
+            // SAFETY: `frame` is borrowed by `run` for longer than this
+            // scope, which restores the slot in `drop` before `run` returns.
+            let previous = unsafe { state.frame.replace_borrowed(frame) };
+            LentFrame { previous: ManuallyDrop::new(previous) }
+        })
     }
 }
 
