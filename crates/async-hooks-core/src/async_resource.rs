@@ -197,7 +197,12 @@ impl AsyncResource {
         if dispatches {
             dispatch::dispatch(HookEvent::Before, self.async_id());
         }
-        f()
+        let result = f();
+        // The normal exit, inline; the guard's `Drop` (an out-of-line call)
+        // is left for unwinding.
+        guard.exit();
+        std::mem::forget(guard);
+        result
     }
 
     #[inline]
@@ -325,10 +330,18 @@ pub(crate) struct ScopeGuard<'a> {
     _not_send: PhantomData<*const ()>,
 }
 
-impl Drop for ScopeGuard<'_> {
+impl ScopeGuard<'_> {
+    /// Leaves the scope. Called once: by `in_scope`, which then forgets the
+    /// guard, or by `Drop` when `f` unwinds.
     #[inline(always)]
-    fn drop(&mut self) {
+    fn exit(&mut self) {
         stack::exit(self.resource.async_id(), self.dispatch_after, &mut self.saved, &self.resource.frame);
+    }
+}
+
+impl Drop for ScopeGuard<'_> {
+    fn drop(&mut self) {
+        self.exit();
     }
 }
 

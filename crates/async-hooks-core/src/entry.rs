@@ -278,10 +278,10 @@ impl EntryRef {
         unsafe { &*(self.header().vtable.as_any)(self.header) }
     }
 
-    /// Whether both handles are to the same entry.
-    #[inline]
-    pub(crate) fn ptr_eq(&self, other: &EntryRef) -> bool {
-        self.header == other.header
+    /// The entry's address, for identity comparisons.
+    #[inline(always)]
+    pub(crate) fn as_ptr(&self) -> *const () {
+        self.header.as_ptr().cast_const().cast()
     }
 }
 

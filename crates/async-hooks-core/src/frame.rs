@@ -173,12 +173,10 @@ impl ContextFrame {
     }
 
     /// Whether both frames are the same allocation (or both empty).
+    #[inline(always)]
     pub fn ptr_eq(&self, other: &ContextFrame) -> bool {
-        match (&self.repr, &other.repr) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.ptr_eq(b),
-            _ => false,
-        }
+        // One compare: the empty frame is the null pointer.
+        self.repr.as_ref().map(EntryRef::as_ptr) == other.repr.as_ref().map(EntryRef::as_ptr)
     }
 
     /// A clone of this thread's current frame.

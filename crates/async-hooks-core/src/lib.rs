@@ -92,6 +92,4 @@ pub use hooks::{HookEvent, Hooks, Interest};
 pub use id::AsyncId;
 pub use registry::{AsyncHook, any_hook_enabled, create_hook};
 pub use resource::Resource;
-pub use stack::{
-    emit_after, emit_before, execution_async_id, execution_async_resource, execution_stack_depth, trigger_async_id,
-};
+pub use stack::{emit_after, emit_before, execution_async_id, execution_async_resource, trigger_async_id};

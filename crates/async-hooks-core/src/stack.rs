@@ -25,29 +25,29 @@ use crate::thread_state::{COLD_STATE, ColdState, THREAD_STATE, Taken, ThreadStat
 use crate::{AsyncId, HookEvent, Resource};
 
 /// What a scope must restore when it ends.
+///
+/// Only the execution id and the current resource: the trigger id is read
+/// through the resource, and nothing counts the open scopes, so a scope
+/// saves and restores two words and the frame slot.
 pub(crate) struct SavedState {
+    /// The execution id before the scope; never [`AsyncId::NONE`] once
+    /// entered (the root's is [`AsyncId::ROOT`]).
     id: AsyncId,
     resource: CurrentResource,
-    trigger: AsyncId,
-    /// The number of open scopes before this one.
-    depth: usize,
     frame: SavedFrame,
 }
 
 impl SavedState {
     /// The state of a scope guard before it entered: nothing to restore.
     pub(crate) const fn detached() -> SavedState {
-        SavedState {
-            id: AsyncId::ROOT,
-            trigger: AsyncId::NONE,
-            resource: CurrentResource::Root,
-            depth: usize::MAX,
-            frame: SavedFrame::Unchanged,
-        }
+        SavedState { id: AsyncId::NONE, resource: CurrentResource::ROOT, frame: SavedFrame::Unchanged }
     }
 
+    /// Whether the scope never entered. Only possible under loom, whose
+    /// thread-locals can be gone; otherwise entering cannot fail.
+    #[inline(always)]
     fn is_detached(&self) -> bool {
-        self.depth == usize::MAX
+        cfg!(async_hooks_loom) && self.id == AsyncId::NONE
     }
 }
 
@@ -60,17 +60,47 @@ enum SavedFrame {
     Saved(Taken),
 }
 
-/// Which resource is current on a thread.
-#[derive(Clone, Copy)]
-pub(crate) enum CurrentResource {
+/// Which resource is current on a thread, in one word: a null pointer at
+/// the root, a pointer to a guarded scope's resource (borrowed by its
+/// guard), or [`CurrentResource::EMBEDDER`] for the innermost embedder
+/// scope's resource (the last of `embedder_scopes`), which is kept inline
+/// there, so no pointer to it is held while the vector may grow.
+///
+/// One word rather than an enum of two: a scope saves and restores it with
+/// one load and one store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CurrentResource(*const Resource);
+
+/// What a [`CurrentResource`] designates.
+pub(crate) enum CurrentKind {
     /// No scope is open.
     Root,
-    /// A guarded scope's resource, borrowed by its guard.
+    /// A guarded scope's resource.
     Guarded(NonNull<Resource>),
-    /// The innermost embedder scope's resource (the last of
-    /// `embedder_scopes`): kept inline there, so no pointer to it is held
-    /// while the vector may grow.
+    /// The innermost embedder scope's resource.
     Embedder,
+}
+
+impl CurrentResource {
+    /// No scope is open.
+    pub(crate) const ROOT: CurrentResource = CurrentResource(std::ptr::null());
+    /// The innermost embedder scope's resource. An address no `Resource`
+    /// can have: non-null, aligned, and inside the first page.
+    pub(crate) const EMBEDDER: CurrentResource = CurrentResource(NonNull::<Resource>::dangling().as_ptr());
+
+    /// A guarded scope's resource.
+    #[inline(always)]
+    pub(crate) fn guarded(resource: &Resource) -> CurrentResource {
+        CurrentResource(resource)
+    }
+
+    pub(crate) fn kind(self) -> CurrentKind {
+        match NonNull::new(self.0.cast_mut()) {
+            None => CurrentKind::Root,
+            Some(_) if self == CurrentResource::EMBEDDER => CurrentKind::Embedder,
+            Some(resource) => CurrentKind::Guarded(resource),
+        }
+    }
 }
 
 /// A scope opened through the embedder API.
@@ -112,7 +142,16 @@ pub fn execution_async_id() -> AsyncId {
 /// ```
 #[inline]
 pub fn trigger_async_id() -> AsyncId {
-    THREAD_STATE.with(|state| read_word(&state.trigger))
+    THREAD_STATE.with(|state| match state.resource.get().kind() {
+        CurrentKind::Root => AsyncId::NONE,
+        // SAFETY: as in `execution_async_resource`.
+        CurrentKind::Guarded(resource) => unsafe { resource.as_ref() }.trigger_async_id(),
+        CurrentKind::Embedder => COLD_STATE
+            .try_with(|cold| cold.embedder_scopes.borrow().last().map(|scope| scope.resource.trigger_async_id()))
+            .ok()
+            .flatten()
+            .unwrap_or(AsyncId::NONE),
+    })
 }
 
 /// The resource running on this thread, or `None` at the root.
@@ -120,23 +159,18 @@ pub fn trigger_async_id() -> AsyncId {
 /// See [`Resource`] for an example.
 pub fn execution_async_resource() -> Option<Resource> {
     THREAD_STATE.with(|state| {
-        match state.resource.get() {
-            CurrentResource::Root => None,
+        match state.resource.get().kind() {
+            CurrentKind::Root => None,
             // SAFETY: the pointer is to the resource of an open guarded
             // scope, which outlives the scope (the module's invariant), and
             // we are on the scope's own thread.
-            CurrentResource::Guarded(resource) => Some(unsafe { resource.as_ref() }.clone()),
-            CurrentResource::Embedder => COLD_STATE
+            CurrentKind::Guarded(resource) => Some(unsafe { resource.as_ref() }.clone()),
+            CurrentKind::Embedder => COLD_STATE
                 .try_with(|cold| cold.embedder_scopes.borrow().last().map(|scope| scope.resource.clone()))
                 .ok()
                 .flatten(),
         }
     })
-}
-
-/// How many resource scopes are open on this thread.
-pub fn execution_stack_depth() -> usize {
-    THREAD_STATE.with(|state| state.depth.get())
 }
 
 /// Makes `resource` current and enters `frame`, writing what to restore
@@ -165,10 +199,8 @@ pub(crate) unsafe fn enter_into(
         // enclosing scope) stays valid until then.
         SavedFrame::Saved(unsafe { state.frame.replace_borrowed(frame) })
     };
-    saved.depth = replace_word(&state.depth, read_word(&state.depth) + 1);
     saved.id = replace_word(&state.id, resource.id());
-    saved.trigger = replace_word(&state.trigger, resource.trigger_async_id());
-    saved.resource = replace_word(&state.resource, CurrentResource::Guarded(NonNull::from(resource)));
+    saved.resource = replace_word(&state.resource, CurrentResource::guarded(resource));
 }
 
 // The scope state is read and written one word at a time, volatile so that
@@ -217,15 +249,7 @@ unsafe fn enter_as(
         Some(frame) => SavedFrame::Saved(Taken::owned(state.frame.replace_owned(frame.clone()).into_owned())),
         None => SavedFrame::Saved(Taken::owned(frame::current_in(state))),
     };
-    let depth = state.depth.get();
-    state.depth.set(depth + 1);
-    SavedState {
-        id: state.id.replace(resource.id()),
-        trigger: state.trigger.replace(resource.trigger_async_id()),
-        resource: state.resource.replace(current),
-        depth,
-        frame: saved_frame,
-    }
+    SavedState { id: state.id.replace(resource.id()), resource: state.resource.replace(current), frame: saved_frame }
 }
 
 /// Restores what `saved` recorded. `resource_frame` is the leaving
@@ -237,29 +261,27 @@ fn restore(state: &ThreadState, saved: &mut SavedState, resource_frame: Option<&
     // scope's cost.
     // Word by word, as `enter_into` wrote them (see `read_word`).
     // SAFETY: plain reads of initialized `Copy` fields of a live value.
-    let (id, trigger, resource, depth) = unsafe {
-        (
-            std::ptr::read_volatile(&saved.id),
-            std::ptr::read_volatile(&saved.trigger),
-            std::ptr::read_volatile(&saved.resource),
-            std::ptr::read_volatile(&saved.depth),
-        )
-    };
+    let (id, resource) = unsafe { (std::ptr::read_volatile(&saved.id), std::ptr::read_volatile(&saved.resource)) };
     write_word(&state.id, id);
-    write_word(&state.trigger, trigger);
     write_word(&state.resource, resource);
-    write_word(&state.depth, depth);
     // What is replaced is released if the slot owned it.
     match std::mem::replace(&mut saved.frame, SavedFrame::Unchanged) {
         SavedFrame::Saved(previous) => drop(state.frame.restore(previous)),
         SavedFrame::Unchanged => match resource_frame {
             Some(resource_frame) if !frame::is_current_in(state, resource_frame) => {
-                // Something (`enter_with`) replaced the frame inside the scope.
-                drop(state.frame.replace_owned(resource_frame.clone()));
+                reinstall_resource_frame(state, resource_frame);
             }
             _ => {}
         },
     }
+}
+
+/// Something (`enter_with`, `set_current`) replaced the resource's own frame
+/// inside a scope entered with it already current: put it back.
+#[cold]
+#[inline(never)]
+fn reinstall_resource_frame(state: &ThreadState, resource_frame: &ContextFrame) {
+    drop(state.frame.replace_owned(resource_frame.clone()));
 }
 
 /// Leaves the scope of `expected`, entered with `saved`: dispatches `after`
@@ -275,7 +297,7 @@ pub(crate) fn exit(expected: AsyncId, dispatch_after: bool, saved: &mut SavedSta
     }
     THREAD_STATE.with(|state| {
         if state.id.get() != expected {
-            close_embedder_scopes_above(expected, saved.depth);
+            close_embedder_scopes_above(expected);
         }
         if dispatch_after {
             dispatch::dispatch(HookEvent::After, expected);
@@ -286,16 +308,19 @@ pub(crate) fn exit(expected: AsyncId, dispatch_after: bool, saved: &mut SavedSta
 
 #[cold]
 #[inline(never)]
-fn close_embedder_scopes_above(expected: AsyncId, depth: usize) {
+fn close_embedder_scopes_above(expected: AsyncId) {
     let actual = execution_async_id();
     fault::report(Fault::StackCorrupted { actual, expected });
-    // Close, innermost first, the embedder scopes opened inside this one.
+    // Close, innermost first, the embedder scopes opened inside this one:
+    // guarded scopes nest, so all that can be open above a guarded scope
+    // when it ends are embedder scopes, and closing them ends at it.
     loop {
-        let top = COLD_STATE.try_with(|cold| {
+        let top = with_states(|state, cold| {
             let scopes = cold.embedder_scopes.borrow();
-            scopes.last().filter(|scope| scope.saved.depth > depth).map(|scope| scope.resource.id())
+            let innermost_is_embedder = state.resource.get() == CurrentResource::EMBEDDER;
+            scopes.last().filter(|_| innermost_is_embedder).map(|scope| scope.resource.id())
         });
-        let Ok(Some(top)) = top else {
+        let Some(Some(top)) = top else {
             break;
         };
         dispatch::dispatch(HookEvent::After, top);
@@ -326,7 +351,7 @@ pub(crate) fn emit_embedder_before(resource: Resource, frame: Option<&ContextFra
         // SAFETY: `Embedder` holds no pointer: the resource is read from the
         // embedder scope pushed right after, which stays on top for as long
         // as `Embedder` is current.
-        let saved = unsafe { enter_as(state, &resource, CurrentResource::Embedder, frame) };
+        let saved = unsafe { enter_as(state, &resource, CurrentResource::EMBEDDER, frame) };
         cold.embedder_scopes.borrow_mut().push(EmbedderScope { resource, saved });
     });
     if dispatch_before {
@@ -346,7 +371,7 @@ pub(crate) fn emit_embedder_after(id: AsyncId, dispatch_after: bool, resource_fr
                 .embedder_scopes
                 .borrow()
                 .last()
-                .is_some_and(|scope| scope.resource.id() == id && scope.saved.depth + 1 == state.depth.get())
+                .is_some_and(|scope| scope.resource.id() == id && state.resource.get() == CurrentResource::EMBEDDER)
     });
     if innermost == Some(true) {
         if dispatch_after {
@@ -366,10 +391,13 @@ fn emit_embedder_after_out_of_order(id: AsyncId, dispatch_after: bool, resource_
     let plan = with_states(|state, cold| {
         let scopes = cold.embedder_scopes.borrow();
         let position = scopes.iter().rposition(|scope| scope.resource.id() == id);
-        // Only embedder scopes are above `id` if the open depth is its own
-        // plus one per embedder scope above it.
-        let only_embedder_scopes_above = position
-            .is_some_and(|position| scopes[position].saved.depth + scopes.len() - position == state.depth.get());
+        // Only embedder scopes are above `id` if each scope opened after it
+        // was opened with an embedder scope current, and one is current now
+        // (a guarded scope in between would have been current instead).
+        let only_embedder_scopes_above = position.is_some_and(|position| {
+            state.resource.get() == CurrentResource::EMBEDDER
+                && scopes[position + 1..].iter().all(|scope| scope.saved.resource == CurrentResource::EMBEDDER)
+        });
         let scopes_above = position.map_or(0, |position| scopes.len() - position - 1);
         (state.id.get(), position.is_some(), only_embedder_scopes_above, scopes_above)
     });

@@ -25,13 +25,9 @@ pub(crate) const RETIRED_FRAMES: usize = 1 << (usize::BITS - 1);
 pub(crate) struct ThreadState {
     /// `execution_async_id` of the innermost open scope.
     pub(crate) id: Cell<AsyncId>,
-    /// `trigger_async_id` of the innermost open scope.
-    pub(crate) trigger: Cell<AsyncId>,
     /// The resource of the innermost open scope; `None` at the root. Valid
     /// while that scope is open (see `stack.rs`).
     pub(crate) resource: Cell<CurrentResource>,
-    /// How many scopes are open.
-    pub(crate) depth: Cell<usize>,
     /// The current context frame.
     pub(crate) frame: FrameSlot,
     /// How many `ContextFrame::with_current` calls are running here.
@@ -51,9 +47,7 @@ impl ThreadState {
     const fn new() -> ThreadState {
         ThreadState {
             id: Cell::new(AsyncId::ROOT),
-            trigger: Cell::new(AsyncId::NONE),
-            resource: Cell::new(CurrentResource::Root),
-            depth: Cell::new(0),
+            resource: Cell::new(CurrentResource::ROOT),
             frame: FrameSlot::new(),
             frame_borrows: Cell::new(0),
             #[cfg(not(async_hooks_loom))]
@@ -168,14 +162,24 @@ impl Taken {
 }
 
 impl Drop for Taken {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if !self.borrowed {
             // SAFETY: taken once; the field is not used again.
             let frame = unsafe { ManuallyDrop::take(&mut self.frame) };
-            crate::frame::retire(frame);
+            if !frame.is_empty() {
+                retire_taken(frame);
+            }
         }
     }
+}
+
+/// Releases an owned frame taken out of the slot. Out of line: scopes
+/// mostly get back the borrowed copy they lent, and inlining the release
+/// made every scope's exit too large to inline.
+#[inline(never)]
+fn retire_taken(frame: ContextFrame) {
+    crate::frame::retire(frame);
 }
 
 pub(crate) struct ColdState {

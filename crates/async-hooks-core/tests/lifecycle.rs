@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 
 use async_hooks_core::{
     AsyncId, AsyncResource, AsyncResourceOptions, DestroyError, FutureExt, create_hook, execution_async_id,
-    execution_stack_depth, trigger_async_id,
+    execution_async_resource, trigger_async_id,
 };
 use support::{Event, Recorder, assert_lifecycle, serial};
 
@@ -91,7 +91,7 @@ fn a_panic_inside_run_in_async_scope_still_runs_after_and_keeps_the_stack() {
     assert!(outcome.is_err());
     assert_eq!(execution_async_id(), AsyncId::ROOT);
     assert_eq!(trigger_async_id(), AsyncId::NONE);
-    assert_eq!(execution_stack_depth(), 0);
+    assert!(execution_async_resource().is_none());
     let (outer_id, inner_id) = (outer.async_id(), inner.async_id());
     drop((outer, inner));
     assert_lifecycle(&recorder.kinds_of(outer_id));

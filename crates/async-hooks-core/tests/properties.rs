@@ -5,7 +5,7 @@ mod support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use async_hooks_core::{AsyncId, AsyncResource, create_hook, execution_async_id, execution_stack_depth};
+use async_hooks_core::{AsyncId, AsyncResource, create_hook, execution_async_id, execution_async_resource};
 use proptest::prelude::*;
 use support::{Event, Recorder, serial};
 
@@ -21,6 +21,11 @@ enum Op {
     Destroy(usize),
     /// Panic inside a scope of resource `index % live`, caught outside it.
     PanicIn(usize),
+}
+
+/// The open scope: its execution id, and its resource's (`None` at the root).
+fn current_scope() -> (AsyncId, Option<AsyncId>) {
+    (execution_async_id(), execution_async_resource().map(|resource| resource.id()))
 }
 
 fn ops() -> impl Strategy<Value = Vec<Op>> {
@@ -53,21 +58,21 @@ fn run(ops: &[Op], live: &mut Vec<AsyncResource>) {
             Op::Enter(index, body) if !live.is_empty() => {
                 // Take the resource out so the body may drop others freely.
                 let resource = live.swap_remove(index % live.len());
-                let depth = execution_stack_depth();
+                let before = current_scope();
                 resource.run_in_async_scope(|| {
                     assert_eq!(execution_async_id(), resource.async_id());
                     run(body, live);
                     assert_eq!(execution_async_id(), resource.async_id());
                 });
-                assert_eq!(execution_stack_depth(), depth);
+                assert_eq!(current_scope(), before);
                 live.push(resource);
             }
             Op::PanicIn(index) if !live.is_empty() => {
                 let resource = &live[index % live.len()];
-                let depth = execution_stack_depth();
+                let before = current_scope();
                 let outcome = catch_unwind(AssertUnwindSafe(|| resource.run_in_async_scope(|| panic!("prop panic"))));
                 assert!(outcome.is_err());
-                assert_eq!(execution_stack_depth(), depth);
+                assert_eq!(current_scope(), before);
             }
             _ => {}
         }
@@ -126,7 +131,7 @@ proptest! {
         drop(live);
         hook.disable();
         std::panic::set_hook(previous_hook);
-        prop_assert_eq!(execution_stack_depth(), 0);
+        prop_assert_eq!(current_scope(), (AsyncId::ROOT, None));
         prop_assert_eq!(execution_async_id(), AsyncId::ROOT);
         let checked = check(&recorder.events());
         prop_assert!(checked.is_ok(), "{:?}", checked);

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_hooks_core::{
     AsyncId, AsyncResource, Fault, FaultPolicy, create_hook, emit_after, emit_before, execution_async_id,
-    execution_stack_depth, reset_fault_handler, set_fault_handler, set_stack_corruption_policy,
+    execution_async_resource, reset_fault_handler, set_fault_handler, set_stack_corruption_policy,
 };
 use support::{Recorder, assert_lifecycle, is_child, run_child_test, serial};
 
@@ -54,7 +54,7 @@ fn an_after_with_no_matching_before_is_reported_and_ignored() {
         faults.lock().unwrap()[0].to_string(),
         format!("async hook stack has become corrupted (actual: 1, expected: {stray})")
     );
-    assert_eq!(execution_stack_depth(), 0);
+    assert!(execution_async_resource().is_none());
     reset_fault_handler();
 }
 
@@ -76,7 +76,7 @@ fn unwinding_the_outer_scope_while_an_inner_is_open_is_reported_and_repaired() {
         [Fault::StackCorrupted { actual: inner.async_id(), expected: outer.async_id() }]
     );
     // Repaired: both popped, the inner one got its `after` too.
-    assert_eq!(execution_stack_depth(), 0);
+    assert!(execution_async_resource().is_none());
     assert_eq!(execution_async_id(), AsyncId::ROOT);
     let (outer_id, inner_id) = (outer.async_id(), inner.async_id());
     drop((outer, inner));
@@ -97,7 +97,7 @@ fn a_scope_left_open_inside_run_in_async_scope_is_repaired_when_it_ends() {
     let leaked = AsyncId::from_u64(9_000_003);
     resource.run_in_async_scope(|| emit_before(leaked));
     assert_eq!(faults.lock().unwrap()[..], [Fault::StackCorrupted { actual: leaked, expected: resource.async_id() }]);
-    assert_eq!(execution_stack_depth(), 0);
+    assert!(execution_async_resource().is_none());
     reset_fault_handler();
 }
 
