@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use async_hooks_core::{ContextFrame, StoreKey};
+use async_hooks_core::{ContextFrame, LookupHint, StoreKey};
 
 /// A value in a frame, tagged with the store's epoch at the time it was set:
 /// [`AsyncLocalStorage::disable`] bumps the epoch, which hides every older
@@ -52,13 +52,20 @@ pub struct AsyncLocalStorage<T> {
     /// can be `const`.
     key: AtomicU64,
     epoch: AtomicU64,
+    /// Where this storage's value sat in the last frame with several values.
+    hint: LookupHint,
     _value: PhantomData<fn() -> T>,
 }
 
 impl<T: Send + Sync + 'static> AsyncLocalStorage<T> {
     /// A storage with no value anywhere; usable in a `static`.
     pub const fn new() -> AsyncLocalStorage<T> {
-        AsyncLocalStorage { key: AtomicU64::new(0), epoch: AtomicU64::new(0), _value: PhantomData }
+        AsyncLocalStorage {
+            key: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            hint: LookupHint::new(),
+            _value: PhantomData,
+        }
     }
 
     /// This storage's key in context frames.
@@ -171,11 +178,16 @@ impl<T: Send + Sync + 'static> AsyncLocalStorage<T> {
     pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
         let key = self.key();
         let epoch = self.epoch.load(Ordering::Relaxed);
-        ContextFrame::with_current(|frame| {
-            let value =
-                frame.get_as::<StoreValue<T>>(key).filter(|value| value.epoch == epoch).map(|value| &value.value);
-            f(value)
-        })
+        ContextFrame::with_current(
+            #[inline(always)]
+            |frame| {
+                let value = frame
+                    .get_as_hinted::<StoreValue<T>>(key, &self.hint)
+                    .filter(|value| value.epoch == epoch)
+                    .map(|value| &value.value);
+                f(value)
+            },
+        )
     }
 
     /// A clone of the current value.

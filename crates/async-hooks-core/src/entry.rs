@@ -19,6 +19,9 @@
 use std::alloc::{self, Layout};
 use std::any::{Any, TypeId};
 use std::ptr::NonNull;
+// A lookup hint is a cache, not synchronization: std's atomic, even under
+// loom (any value is valid).
+use std::sync::atomic::AtomicU8;
 
 use crate::frame::StoreKey;
 use crate::sync::{AtomicUsize, Ordering, fence};
@@ -244,6 +247,31 @@ impl EntryRef {
             // beats a binary search at these sizes.
             let position = std::slice::from_raw_parts(keys, len).iter().position(|candidate| *candidate == key)?;
             Some(&*entries.add(position))
+        }
+    }
+
+    /// [`find_in_list`](Self::find_in_list), trying the position in `hint`
+    /// first and recording where the key was found.
+    #[inline(always)]
+    pub(crate) fn find_in_list_hinted(&self, key: StoreKey, hint: &AtomicU8) -> Option<&EntryRef> {
+        if self.header().key != LIST_KEY {
+            return None;
+        }
+        // SAFETY: as in `find_in_list`; `guess` is checked against `len`.
+        unsafe {
+            let (keys, entries, len) = list_parts(self.header);
+            let guess = usize::from(hint.load(Ordering::Relaxed));
+            if guess >= len || *keys.add(guess) != key {
+                let position = std::slice::from_raw_parts(keys, len).iter().position(|candidate| *candidate == key)?;
+                // Positions past 255 are not remembered. The store is
+                // `Relaxed` and only happens when the hint was wrong, so
+                // threads that see the same layout never write.
+                if let Ok(position) = u8::try_from(position) {
+                    hint.store(position, Ordering::Relaxed);
+                }
+                return Some(&*entries.add(position));
+            }
+            Some(&*entries.add(guess))
         }
     }
 

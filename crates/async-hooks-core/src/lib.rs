@@ -86,7 +86,7 @@ pub use callbacks::HookCallbacks;
 pub use fault::{
     Fault, FaultPolicy, reset_fault_handler, set_fault_handler, set_hook_panic_policy, set_stack_corruption_policy,
 };
-pub use frame::{ContextFrame, StoreKey};
+pub use frame::{ContextFrame, LookupHint, StoreKey};
 pub use future::{FutureExt, InAsyncResource};
 pub use hooks::{HookEvent, Hooks, Interest};
 pub use id::AsyncId;
