@@ -12,7 +12,7 @@ use crate::fault::{self, Fault};
 use crate::registry::{HookEntry, HookList, registry};
 use crate::sync::{Arc, Ordering};
 use crate::thread_state::THREAD_STATE;
-use crate::{AsyncId, Attribute, HookEvent, Resource};
+use crate::{AsyncId, Attribute, HookEvent, Interest, Resource};
 
 /// What dispatch keeps per thread, inside the hot thread state (so reaching
 /// it needs no registration check).
@@ -73,10 +73,12 @@ pub(crate) fn in_hook() -> bool {
 pub(crate) fn dispatch(kind: HookEvent, id: AsyncId) {
     if is_interested(kind) {
         match kind {
-            HookEvent::Before => dispatch_to_hooks(kind, |hooks| hooks.before(id)),
-            HookEvent::After => dispatch_to_hooks(kind, |hooks| hooks.after(id)),
-            HookEvent::Destroy => dispatch_to_hooks(kind, |hooks| hooks.destroy(id)),
-            HookEvent::PromiseResolve => dispatch_to_hooks(kind, |hooks| hooks.promise_resolve(id)),
+            HookEvent::Before => dispatch_to_hooks::<{ Interest::BEFORE.bits() }>(kind, |hooks| hooks.before(id)),
+            HookEvent::After => dispatch_to_hooks::<{ Interest::AFTER.bits() }>(kind, |hooks| hooks.after(id)),
+            HookEvent::Destroy => dispatch_to_hooks::<{ Interest::DESTROY.bits() }>(kind, |hooks| hooks.destroy(id)),
+            HookEvent::PromiseResolve => {
+                dispatch_to_hooks::<{ Interest::PROMISE_RESOLVE.bits() }>(kind, |hooks| hooks.promise_resolve(id))
+            }
             HookEvent::Init | HookEvent::Record => unreachable!("init and record carry data"),
         }
     }
@@ -86,7 +88,7 @@ pub(crate) fn dispatch(kind: HookEvent, id: AsyncId) {
 #[inline]
 pub(crate) fn dispatch_init(resource: &Resource) {
     if is_interested(HookEvent::Init) {
-        dispatch_to_hooks(HookEvent::Init, |hooks| {
+        dispatch_to_hooks::<{ Interest::INIT.bits() }>(HookEvent::Init, |hooks| {
             hooks.init(resource.id(), resource.resource_type(), resource.trigger_async_id(), resource)
         });
     }
@@ -96,7 +98,7 @@ pub(crate) fn dispatch_init(resource: &Resource) {
 #[inline]
 pub(crate) fn dispatch_record(id: AsyncId, attributes: &[Attribute]) {
     if is_interested(HookEvent::Record) {
-        dispatch_to_hooks(HookEvent::Record, |hooks| hooks.record(id, attributes));
+        dispatch_to_hooks::<{ Interest::RECORD.bits() }>(HookEvent::Record, |hooks| hooks.record(id, attributes));
     }
 }
 
@@ -104,7 +106,7 @@ pub(crate) fn dispatch_record(id: AsyncId, attributes: &[Attribute]) {
 /// order, from the list this thread cached. One copy per event kind (the
 /// closure is inlined), so no event data is matched at run time.
 #[inline(never)]
-fn dispatch_to_hooks(kind: HookEvent, call: impl Fn(&dyn Hooks)) {
+fn dispatch_to_hooks<const MASK: u8>(kind: HookEvent, call: impl Fn(&dyn Hooks)) {
     with_dispatch(|state| {
         if state.in_hook.get() {
             return;
@@ -123,11 +125,11 @@ fn dispatch_to_hooks(kind: HookEvent, call: impl Fn(&dyn Hooks)) {
         };
         state.in_hook.set(true);
         let _reset = ResetInHook(&state.in_hook);
-        for entry in &list.entries {
-            if entry.interest.contains(kind) && !entry.poisoned.load(Ordering::Relaxed) {
-                let outcome = catch_unwind(AssertUnwindSafe(|| call(&*entry.hooks)));
+        for target in list.targets() {
+            if target.interest.bits() & MASK != 0 && !target.entry().poisoned.load(Ordering::Relaxed) {
+                let outcome = catch_unwind(AssertUnwindSafe(|| call(target.hooks())));
                 if let Err(payload) = outcome {
-                    contain_hook_panic(entry, kind, &*payload);
+                    contain_hook_panic(target.entry(), kind, &*payload);
                 }
             }
         }

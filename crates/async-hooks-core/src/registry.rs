@@ -7,6 +7,7 @@
 //! shared memory or reference counts; see `dispatch.rs`.
 
 use std::fmt;
+use std::ptr::NonNull;
 use std::sync::Arc as StdArc;
 
 use crate::sync::{self, Arc, AtomicBool, AtomicU8, AtomicU64, Mutex, Ordering};
@@ -25,6 +26,59 @@ pub(crate) struct HookEntry {
 /// An immutable snapshot of the enabled hook sets, in enable order.
 pub(crate) struct HookList {
     pub(crate) entries: Vec<StdArc<HookEntry>>,
+    /// The same sets resolved for dispatch, one per entry, in order.
+    targets: Box<[DispatchTarget]>,
+}
+
+/// An enabled hook set as dispatch reads it: its callbacks' address and
+/// interest next to each other, resolved once when the list is built, so an
+/// event reads one array and makes the call (an `Arc<dyn Hooks>` costs a
+/// load of the entry and the vtable's alignment arithmetic per call).
+pub(crate) struct DispatchTarget {
+    hooks: NonNull<dyn Hooks>,
+    entry: NonNull<HookEntry>,
+    pub(crate) interest: Interest,
+}
+
+impl DispatchTarget {
+    #[inline(always)]
+    pub(crate) fn hooks(&self) -> &dyn Hooks {
+        // SAFETY: points into an `Arc` of the list's `entries`, which the
+        // list keeps for as long as it lives and never changes.
+        unsafe { self.hooks.as_ref() }
+    }
+
+    #[inline(always)]
+    pub(crate) fn entry(&self) -> &HookEntry {
+        // SAFETY: as in `hooks`.
+        unsafe { self.entry.as_ref() }
+    }
+}
+
+// SAFETY: the pointers are to data the list owns (`entries`) and shares
+// immutably; `HookEntry` and `dyn Hooks` are `Send + Sync`.
+unsafe impl Send for HookList {}
+// SAFETY: as above.
+unsafe impl Sync for HookList {}
+
+impl HookList {
+    fn new(entries: Vec<StdArc<HookEntry>>) -> HookList {
+        let targets = entries
+            .iter()
+            .map(|entry| DispatchTarget {
+                hooks: NonNull::from(&*entry.hooks),
+                entry: NonNull::from(&**entry),
+                interest: entry.interest,
+            })
+            .collect();
+        HookList { entries, targets }
+    }
+
+    /// The enabled sets, in enable order.
+    #[inline(always)]
+    pub(crate) fn targets(&self) -> &[DispatchTarget] {
+        &self.targets
+    }
 }
 
 pub(crate) struct HookRegistry {
@@ -123,8 +177,10 @@ impl HookRegistry {
             return false;
         }
         let interest = entries.iter().fold(Interest::NONE, |union, entry| union | entry.interest);
-        let replaced =
-            std::mem::replace(&mut *list, if entries.is_empty() { None } else { Some(Arc::new(HookList { entries })) });
+        let replaced = std::mem::replace(
+            &mut *list,
+            if entries.is_empty() { None } else { Some(Arc::new(HookList::new(entries))) },
+        );
         self.interest.store(interest.bits(), Ordering::Release);
         self.version.fetch_add(1, Ordering::Release);
         drop(list);
