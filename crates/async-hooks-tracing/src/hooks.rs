@@ -117,7 +117,7 @@ impl TracingHooks {
             };
             let undeclared = if undeclared.is_empty() { None } else { Some(undeclared) };
             let span = SpanHandle { id: span_id, dispatch: dispatch.clone() };
-            self.table.insert(id, SpanEntry { span, callsite, undeclared });
+            self.table.insert(id, SpanEntry::new(span, callsite), undeclared);
         });
     }
 
@@ -270,19 +270,18 @@ impl Hooks for TracingHooks {
     }
 
     fn record(&self, id: AsyncId, attributes: &[Attribute]) {
-        let found = self.table.with_entry(id, |entry| {
-            let any_undeclared = attributes.iter().any(|attribute| entry.callsite.index_of(attribute.key()).is_none());
-            let undeclared = if any_undeclared {
-                let text = entry.undeclared.get_or_insert_with(String::new);
-                append_undeclared(text, entry.callsite, attributes);
-                Some(text.clone())
-            } else {
-                None
-            };
-            (entry.span.clone(), entry.callsite, undeclared)
-        });
-        let Some((span, callsite, undeclared)) = found else {
+        let Some((span, callsite)) = self.table.span_and_callsite(id) else {
             return;
+        };
+        let any_undeclared = attributes.iter().any(|attribute| callsite.index_of(attribute.key()).is_none());
+        let undeclared = if any_undeclared {
+            match self.table.append_undeclared(id, |text| append_undeclared(text, callsite, attributes)) {
+                Some(text) => Some(text),
+                // Destroyed meanwhile: nothing more to record.
+                None => return,
+            }
+        } else {
+            None
         };
         if callsite.fields().len() <= FIXED_FIELDS.len() {
             record_values::<{ FIXED_FIELDS.len() }>(&span, callsite, attributes, undeclared.as_deref());
@@ -292,9 +291,7 @@ impl Hooks for TracingHooks {
     }
 
     fn destroy(&self, id: AsyncId) {
-        if let Some(entry) = self.table.remove(id) {
-            entry.span.dispatch.try_close(entry.span.id);
-        }
+        self.table.close(id);
     }
 
     fn interest(&self) -> Interest {

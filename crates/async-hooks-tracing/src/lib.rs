@@ -77,7 +77,6 @@ mod config;
 mod entered;
 mod hooks;
 mod id_hasher;
-mod id_map;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod span_table;
