@@ -224,6 +224,75 @@ impl AsyncResource {
         stack::emit_embedder_after(self.async_id(), self.dispatches_events(), Some(&self.frame));
     }
 
+    /// Embedder API, unchecked: opens a scope of this resource and
+    /// dispatches `before`, like [`emit_before`](Self::emit_before), but
+    /// with the cost of a guarded scope (nothing copied, the frame lent, no
+    /// thread-local list). For runtimes whose "before" and "after" are
+    /// separate callbacks and that keep the resource alive in between.
+    ///
+    /// # Safety
+    ///
+    /// Until the returned scope is passed to
+    /// [`exit_unguarded`](Self::exit_unguarded), on this thread:
+    /// - `self` stays alive and in place (for example, inside an `Arc` the
+    ///   caller holds);
+    /// - every scope opened after this one on this thread is closed before
+    ///   it (scopes nest).
+    ///
+    /// The scope must be passed to `exit_unguarded`: dropping or forgetting
+    /// it leaves this resource current after it may be gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use async_hooks_core::{AsyncId, AsyncResource, execution_async_id};
+    ///
+    /// let resource = AsyncResource::new("Task");
+    /// // SAFETY: `resource` outlives the scope, which is closed below, with
+    /// // nothing opened in between.
+    /// let scope = unsafe { resource.enter_unguarded() };
+    /// assert_eq!(execution_async_id(), resource.async_id());
+    /// // SAFETY: the scope `enter_unguarded` returned, on this thread.
+    /// unsafe { resource.exit_unguarded(scope) };
+    /// assert_eq!(execution_async_id(), AsyncId::ROOT);
+    /// ```
+    #[inline]
+    pub unsafe fn enter_unguarded(&self) -> UnguardedScope {
+        let dispatches = self.dispatches_events();
+        let mut scope = UnguardedScope {
+            saved: stack::SavedState::detached(),
+            id: self.async_id(),
+            dispatch_after: dispatches,
+            _not_send: PhantomData,
+        };
+        // SAFETY: the caller keeps `self` alive and in place until the scope
+        // is exited, on this thread and in stack order (this function's
+        // contract), which is what `enter_into` requires.
+        crate::thread_state::THREAD_STATE
+            .with(|state| unsafe { stack::enter_into(state, &self.resource, &self.frame, &mut scope.saved) });
+        if dispatches {
+            dispatch::dispatch(HookEvent::Before, scope.id);
+        }
+        scope
+    }
+
+    /// Closes a scope opened by [`enter_unguarded`](Self::enter_unguarded):
+    /// dispatches `after` and restores what was current before it.
+    ///
+    /// Embedder scopes ([`emit_before`](Self::emit_before)) left open
+    /// inside it are reported as stack corruption and closed, as when a
+    /// guarded scope ends.
+    ///
+    /// # Safety
+    ///
+    /// `scope` was returned by `self.enter_unguarded()` on this thread, and
+    /// that call's conditions held until now.
+    #[inline]
+    pub unsafe fn exit_unguarded(&self, scope: UnguardedScope) {
+        let mut scope = scope;
+        stack::exit(scope.id, scope.dispatch_after, &mut scope.saved, &self.frame);
+    }
+
     /// Dispatches `promise_resolve`: the operation produced its result.
     pub fn emit_promise_resolve(&self) {
         if self.dispatches_events() {
@@ -316,6 +385,23 @@ impl fmt::Debug for AsyncResource {
             .field("destroyed", &self.is_destroyed())
             .field("require_manual_destroy", &self.require_manual_destroy)
             .finish()
+    }
+}
+
+/// A scope opened by [`AsyncResource::enter_unguarded`], to be passed to
+/// [`AsyncResource::exit_unguarded`] on the same thread. It holds what to
+/// restore (the previous execution id, resource and frame).
+#[must_use = "an unguarded scope must be passed to `AsyncResource::exit_unguarded`"]
+pub struct UnguardedScope {
+    saved: stack::SavedState,
+    id: AsyncId,
+    dispatch_after: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for UnguardedScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnguardedScope").field("id", &self.id.as_u64()).finish_non_exhaustive()
     }
 }
 

@@ -80,7 +80,7 @@ mod thread_state;
 #[cfg(all(test, async_hooks_loom))]
 mod loom_models;
 
-pub use async_resource::{AsyncResource, AsyncResourceBuilder, AsyncResourceOptions, DestroyError};
+pub use async_resource::{AsyncResource, AsyncResourceBuilder, AsyncResourceOptions, DestroyError, UnguardedScope};
 pub use attribute::{Attribute, AttributeSet, AttributeValue};
 pub use callbacks::HookCallbacks;
 pub use fault::{
