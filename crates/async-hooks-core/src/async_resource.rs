@@ -148,17 +148,20 @@ impl AsyncResource {
     }
 
     /// What hooks see of this resource.
+    #[inline]
     pub fn resource(&self) -> &Resource {
         &self.resource
     }
 
     /// The context frame captured at creation, entered by every scope.
+    #[inline]
     pub fn frame(&self) -> &ContextFrame {
         &self.frame
     }
 
     /// Whether `destroy` was dispatched (by [`emit_destroy`](Self::emit_destroy)
     /// or because the wrapped operation finished).
+    #[inline]
     pub fn is_destroyed(&self) -> bool {
         self.destroyed.load(Ordering::Relaxed)
     }
@@ -294,6 +297,7 @@ impl AsyncResource {
     }
 
     /// Dispatches `promise_resolve`: the operation produced its result.
+    #[inline]
     pub fn emit_promise_resolve(&self) {
         if self.dispatches_events() {
             dispatch::dispatch(HookEvent::PromiseResolve, self.async_id());
@@ -301,6 +305,7 @@ impl AsyncResource {
     }
 
     /// Tells hooks new facts about this resource (the `record` event).
+    #[inline]
     pub fn record(&self, attributes: &[Attribute]) {
         if self.dispatches_events() {
             dispatch::dispatch_record(self.async_id(), attributes);

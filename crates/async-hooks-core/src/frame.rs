@@ -113,11 +113,13 @@ impl ContextFrame {
     }
 
     /// Whether the frame holds no values.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.repr.is_none()
     }
 
     /// How many stores have a value in this frame.
+    #[inline]
     pub fn len(&self) -> usize {
         self.slice().len()
     }

@@ -48,27 +48,32 @@ impl Resource {
     }
 
     /// The resource's async id.
+    #[inline]
     pub fn id(&self) -> AsyncId {
         self.id
     }
 
     /// The id of the resource in whose execution this one was created.
+    #[inline]
     pub fn trigger_async_id(&self) -> AsyncId {
         self.trigger
     }
 
     /// The resource's type, such as `"WorkerPoolTask"`.
+    #[inline]
     pub fn resource_type(&self) -> &'static str {
         self.resource_type
     }
 
     /// Where the resource was created (`#[track_caller]` through every
     /// constructor).
+    #[inline]
     pub fn location(&self) -> &'static Location<'static> {
         self.location
     }
 
     /// The attributes the resource was created with.
+    #[inline]
     pub fn attributes(&self) -> &[Attribute] {
         self.attributes.as_ref().map_or(&[], AttributeSet::as_slice)
     }
