@@ -199,12 +199,19 @@ impl AutoPropagation {
             .on_before_task_poll(move |meta| {
                 task_hooks::on_before_task_poll(meta);
                 if let Some(user) = &on_before_task_poll {
+                    // A panic here unwinds out of tokio without its
+                    // after-poll hook: the guard closes the task's scope.
+                    let guard = CloseScopeOnUnwind(meta.id());
                     user(meta);
+                    std::mem::forget(guard);
                 }
             })
             .on_after_task_poll(move |meta| {
                 if let Some(user) = &on_after_task_poll {
+                    // Ours still runs if the user's callback panics.
+                    let guard = CloseScopeOnUnwind(meta.id());
                     user(meta);
+                    std::mem::forget(guard);
                 }
                 task_hooks::on_after_task_poll(meta);
             })
@@ -230,6 +237,22 @@ impl AutoPropagation {
             warn_once();
         }
         Err(InstallError::TokioUnstableMissing)
+    }
+}
+
+/// Closes the scope of the task whose poll hook is running, if a user
+/// callback chained to it unwinds: the task's scope is an unguarded one
+/// (see `task_hooks`), which must be exited before anything else on the
+/// thread goes on. Forgotten on the normal path.
+#[cfg(tokio_unstable)]
+struct CloseScopeOnUnwind(tokio::task::Id);
+
+#[cfg(tokio_unstable)]
+impl Drop for CloseScopeOnUnwind {
+    fn drop(&mut self) {
+        // Exiting dispatches `after` to hooks, whose panics the core
+        // catches: nothing here panics while unwinding.
+        crate::task_hooks::after_task_poll(self.0);
     }
 }
 

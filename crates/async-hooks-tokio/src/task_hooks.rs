@@ -4,8 +4,8 @@
 //! | tokio hook | where it runs | what it does here |
 //! |---|---|---|
 //! | `on_task_spawn` | the spawning thread, inside `spawn` | creates the task's resource (`init`; it captures the spawner's execution id as trigger and the spawner's context frame) and stores it in the [task table](crate::task_table) |
-//! | `on_before_task_poll` | the worker, before each poll | looks the resource up, `emit_before` (enters the task's frame), keeps the handle in this thread's polling slot |
-//! | `on_after_task_poll` | the worker, after each poll | takes the entry out of the polling slot, `emit_after` (restores the frame the poll started with, discarding whatever the task wrote into the context), drops the slot's handle |
+//! | `on_before_task_poll` | the worker, before each poll | looks the resource up, opens an unguarded scope of it (`enter_unguarded`: `before`, the task's frame entered), keeps the handle and the scope in this thread's polling slot |
+//! | `on_after_task_poll` | the worker, after each poll | takes the entry out of the polling slot, exits its scope (`after`; restores the frame the poll started with, discarding whatever the task wrote into the context), then drops the slot's handle |
 //! | `on_task_terminate` | inside the final poll, or at shutdown for idle tasks | removes the task from the table and drops the table's handle |
 //!
 //! `destroy` is dispatched by dropping the resource's last handle (the
@@ -23,77 +23,180 @@
 //!   used.
 //! - The poll hooks never look at the table in `after`: the entry put in
 //!   `before` is in this thread's polling slot (a `Cell`, not a stack:
-//!   polls do not nest in tokio; nested ones would still be tracked).
+//!   polls do not nest in tokio, except when a task blocks in place and
+//!   drives another runtime's `block_on`; nested ones are tracked).
+//!
+//! # Unguarded scopes, and why they are sound here
+//!
+//! A poll's scope is opened with `AsyncResource::enter_unguarded` and closed
+//! with `exit_unguarded`: the cost of a guarded scope (the frame lent, no
+//! copy of the resource, no thread-local list), where `emit_before` /
+//! `emit_after` cost a `Resource` clone and a push and a search-and-pop in
+//! the core's cold thread state. The thread's execution state points into
+//! the resource until the scope is exited, so the contract is: the
+//! resource stays alive until `exit_unguarded`, the scope is exited on the
+//! thread that opened it, and scopes on a thread are exited in the reverse
+//! order they were opened. Here:
+//!
+//! - **Alive.** Each polling-slot entry holds its own `Arc` to the
+//!   resource *and* the `UnguardedScope`, and the only code that takes an
+//!   entry out of the slot ([`close`]) exits the scope before the `Arc` is
+//!   dropped. The table's handle is irrelevant to this: `terminate` (inside
+//!   the poll, on another worker, or at shutdown) drops only the table's
+//!   handle, never a slot's. The multi-thread quirk (poll *n*'s `after` on
+//!   worker A after poll *n+1*'s `before` on worker B, or even after the
+//!   task ended on B) is covered by the same fact: A's entry keeps A's
+//!   `Arc`.
+//! - **Same thread.** The slot is a thread-local, and `UnguardedScope` is
+//!   `!Send`, so an entry cannot leave the thread that opened it.
+//! - **Stack order.** Entries are kept as a stack in the order their scopes
+//!   were opened, and [`close`] exits them innermost first. A scope opened
+//!   by anyone else after ours and still open at our `after` is one of:
+//!   a guarded scope — impossible, guarded scopes are confined to one call
+//!   (the core hands out no guard), and tokio calls `before` and `after`
+//!   from one frame, around `task.run()`; an embedder scope (`emit_before`)
+//!   left open by the task — the core's `exit_unguarded` reports and closes
+//!   it, as a guarded scope's end does; or another embedder's unguarded
+//!   scope, which that embedder's own contract obliges it to close first.
+//! - **Unpaired hooks.** A `before` while the slot is occupied pushes (a
+//!   nested poll); an `after` for an id that is not the innermost entry
+//!   first closes the entries above it (their `after` was lost; their own
+//!   late `after`, if it ever comes, finds nothing and is ignored), then
+//!   its own; an `after` for an id not in the slot is ignored. A panicking
+//!   *poll* is no special case: tokio's harness catches the future's
+//!   panic, so `task.run()` returns and `after` runs. A panicking *user
+//!   task hook* chained by [`AutoPropagation`](crate::AutoPropagation)
+//!   would unwind out of tokio between our `before` and `after`, so the
+//!   chaining code closes our scope from a drop guard while unwinding
+//!   (`install.rs`). Task termination during a poll and runtime shutdown
+//!   only drop the table's handle (see *Alive*).
+//! - **Thread exit.** The slot has no destructor (its fields are
+//!   `ManuallyDrop`): an entry still open when the thread ends (only
+//!   possible if tokio itself unwound between its hooks) is leaked, never
+//!   dropped with its scope open; leaking keeps the resource alive for
+//!   anything that still reads the thread's execution state during
+//!   teardown. Having no destructor also makes the thread-local a plain
+//!   static, with no registration check on each access.
 //!
 //! Architecture invariant: no lock and no `RefCell` borrow is held while a
 //! core event is dispatched (user hooks run there and may spawn tasks).
 
 use std::cell::{Cell, RefCell};
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use async_hooks_core::AsyncResource;
+use async_hooks_core::{AsyncResource, UnguardedScope};
 use tokio::runtime::TaskMeta;
 use tokio::task::Id;
 
 use crate::spawn::{TASK_RESOURCE_TYPE, task_resource};
 use crate::task_table::TASK_TABLE;
 
-/// A task being polled on this thread, with this thread's handle to its
-/// resource.
+/// A task being polled on this thread: this thread's handle to its
+/// resource, and the scope of it that its `before` opened.
 struct PollingTask {
     id: Id,
     resource: Arc<AsyncResource>,
+    scope: UnguardedScope,
 }
 
-/// The tasks being polled on this thread.
+/// The tasks being polled on this thread, as a stack in the order their
+/// scopes were opened.
 struct PollingTasks {
     /// The innermost one: the task whose poll is running.
-    innermost: Cell<Option<PollingTask>>,
+    innermost: Cell<ManuallyDrop<Option<PollingTask>>>,
     /// The tasks whose polls enclose the innermost one's, outermost first.
-    /// Polls do not nest in tokio, so this stays empty (and unallocated);
-    /// it keeps the bookkeeping right even if a future runtime nests them.
-    outer: RefCell<Vec<PollingTask>>,
+    /// Polls nest only when a task drives another runtime from
+    /// `block_in_place`, so this stays empty (and unallocated).
+    outer: RefCell<ManuallyDrop<Vec<PollingTask>>>,
 }
 
 impl PollingTasks {
     const fn new() -> PollingTasks {
-        PollingTasks { innermost: Cell::new(None), outer: RefCell::new(Vec::new()) }
+        PollingTasks {
+            innermost: Cell::new(ManuallyDrop::new(None)),
+            outer: RefCell::new(ManuallyDrop::new(Vec::new())),
+        }
     }
 
-    /// `task`'s poll starts (`None`: nothing to track).
+    /// `task`'s poll starts: it becomes the innermost entry.
     #[inline]
-    fn push(&self, task: Option<PollingTask>) {
-        if task.is_none() {
-            return;
-        }
-        if let Some(enclosing) = self.innermost.replace(task) {
+    fn push(&self, task: PollingTask) {
+        let enclosing = ManuallyDrop::into_inner(self.innermost.replace(ManuallyDrop::new(Some(task))));
+        if let Some(enclosing) = enclosing {
             self.outer.borrow_mut().push(enclosing);
         }
     }
 
-    /// The poll of task `id` ended: its entry, if it was being polled. Drops
-    /// nothing (dropping a handle may dispatch `destroy`, which the caller
-    /// does outside the thread-local).
+    /// The poll of task `id` ended: the entries to close, innermost first —
+    /// its own, after those opened above it whose `after` was lost. Empty if
+    /// `id` is not being polled here. Closes nothing itself: closing
+    /// dispatches `after` (and maybe `destroy`), which the caller does
+    /// outside the thread-local's borrows.
     #[inline]
-    fn take(&self, id: Id) -> Option<PollingTask> {
-        match self.innermost.take() {
+    fn take(&self, id: Id) -> Taken {
+        let innermost = ManuallyDrop::into_inner(self.innermost.take());
+        match innermost {
             Some(task) if task.id == id => {
-                self.innermost.set(self.outer.borrow_mut().pop());
-                Some(task)
+                let enclosing = self.outer.borrow_mut().pop();
+                self.innermost.set(ManuallyDrop::new(enclosing));
+                Taken::One(task)
             }
-            innermost => {
-                // Something unbalanced the polls: look further out.
-                self.innermost.set(innermost);
-                let mut outer = self.outer.borrow_mut();
-                let position = outer.iter().rposition(|task| task.id == id)?;
-                Some(outer.remove(position))
-            }
+            innermost => self.take_unbalanced(id, innermost),
         }
     }
+
+    /// [`take`](Self::take) when `id` is not the innermost entry: something
+    /// unbalanced the polls.
+    #[cold]
+    #[inline(never)]
+    fn take_unbalanced(&self, id: Id, innermost: Option<PollingTask>) -> Taken {
+        let mut outer = self.outer.borrow_mut();
+        let Some(position) = outer.iter().rposition(|task| task.id == id) else {
+            // Not being polled here: leave the stack as it was.
+            drop(outer);
+            self.innermost.set(ManuallyDrop::new(innermost));
+            return Taken::Many(Vec::new());
+        };
+        // `id` and every entry opened after it, innermost first.
+        let mut closing: Vec<PollingTask> = innermost.into_iter().collect();
+        closing.extend(outer.drain(position..).rev());
+        let enclosing = outer.pop();
+        drop(outer);
+        self.innermost.set(ManuallyDrop::new(enclosing));
+        Taken::Many(closing)
+    }
+}
+
+/// What [`PollingTasks::take`] took out, to [`close`].
+enum Taken {
+    /// The usual case: the innermost entry was the one.
+    One(PollingTask),
+    /// Entries in the order to close them, innermost first.
+    Many(Vec<PollingTask>),
 }
 
 thread_local! {
     static POLLING: PollingTasks = const { PollingTasks::new() };
+}
+
+/// Closes an entry taken out of this thread's polling slot: exits its
+/// scope, then drops its handle (which dispatches `destroy` if it was the
+/// last). The caller closes entries innermost first.
+#[inline]
+fn close(task: PollingTask) {
+    let PollingTask { id: _, resource, scope } = task;
+    // SAFETY: `scope` was returned by `resource.enter_unguarded()` on this
+    // thread (entries never leave their thread: the slot is a thread-local
+    // and the scope `!Send`). Since then, `resource` was kept alive and in
+    // place by this entry's own `Arc`, which is dropped only below, after
+    // the exit. Every scope opened on this thread after this one has been
+    // exited: ours because entries are closed innermost first (`take`),
+    // others by the argument in the module docs (*Stack order*).
+    unsafe { resource.exit_unguarded(scope) };
+    // If the task terminated, the table no longer holds it and this may be
+    // the last handle: dropping it dispatches `destroy`, after this `after`.
+    drop(resource);
 }
 
 /// `on_task_spawn`: the task becomes a resource, created on the spawning
@@ -117,17 +220,23 @@ pub(crate) fn on_before_task_poll(meta: &TaskMeta<'_>) {
     let Some(resource) = TASK_TABLE.get(id) else {
         return;
     };
-    // The scope keeps its own copy of what it needs, so the handle can move
-    // to the polling slot afterwards; no borrow of it is held while
-    // `before` is dispatched to user hooks.
-    resource.emit_before();
-    let mut task = Some(PollingTask { id, resource });
-    let _ = POLLING.try_with(|polling| polling.push(task.take()));
+    // SAFETY: `resource` is this entry's own `Arc`; it moves into the
+    // polling slot with the scope below, and the slot exits the scope
+    // before dropping it, on this thread, innermost first (see `close` and
+    // the module docs). If the slot cannot be reached, the scope is exited
+    // at once, before `resource` is dropped, with nothing opened since.
+    let scope = unsafe { resource.enter_unguarded() };
+    let mut task = Some(PollingTask { id, resource, scope });
+    let _ = POLLING.try_with(|polling| {
+        if let Some(task) = task.take() {
+            polling.push(task);
+        }
+    });
     if let Some(task) = task {
-        // This thread is being torn down, so there is no slot for `after`
-        // to find the task in: close the scope at once instead of leaving
-        // it unmatched.
-        task.resource.emit_after();
+        // No slot for `after` to find the task in (not expected: the slot
+        // has no destructor, so it is never torn down): close the scope at
+        // once instead of leaving it unmatched.
+        close(task);
     }
 }
 
@@ -135,16 +244,18 @@ pub(crate) fn on_before_task_poll(meta: &TaskMeta<'_>) {
 /// drops the last handle to the resource, which dispatches `destroy`.
 #[inline]
 pub(crate) fn on_after_task_poll(meta: &TaskMeta<'_>) {
-    let id = meta.id();
-    let polled = POLLING.try_with(|polling| polling.take(id)).ok().flatten();
-    let Some(task) = polled else {
-        return;
-    };
-    task.resource.emit_after();
-    // If the task terminated in this poll, the table no longer holds it and
-    // this may be the last handle: dropping it dispatches `destroy`, after
-    // this `after`.
-    drop(task);
+    after_task_poll(meta.id());
+}
+
+/// [`on_after_task_poll`] by id: also called by `install`'s drop guards when
+/// a chained user hook panics between our `before` and `after`.
+#[inline]
+pub(crate) fn after_task_poll(id: Id) {
+    match POLLING.try_with(|polling| polling.take(id)) {
+        Ok(Taken::One(task)) => close(task),
+        Ok(Taken::Many(tasks)) => tasks.into_iter().for_each(close),
+        Err(_) => {}
+    }
 }
 
 /// `on_task_terminate`: the task is done (completed, panicked, aborted or
@@ -173,39 +284,78 @@ pub(crate) fn live_task_count() -> usize {
 mod tests {
     use super::*;
     use crate::task_table::tests::task_ids;
+    use async_hooks_core::{AsyncId, execution_async_id};
 
-    fn polling_task(id: Id) -> PollingTask {
-        PollingTask { id, resource: Arc::new(AsyncResource::new("Test")) }
+    /// Opens a scope of a new resource for task `id` and pushes its entry,
+    /// as `on_before_task_poll` does.
+    fn open(polling: &PollingTasks, id: Id) -> AsyncId {
+        let resource = Arc::new(AsyncResource::new("Test"));
+        let async_id = resource.async_id();
+        // SAFETY: the entry keeps `resource` alive; the tests close entries
+        // only through `close`, in the order `take` returns them.
+        let scope = unsafe { resource.enter_unguarded() };
+        polling.push(PollingTask { id, resource, scope });
+        async_id
     }
 
-    fn taken_id(polling: &PollingTasks, id: Id) -> Option<Id> {
-        polling.take(id).map(|task| task.id)
+    /// The `after` of task `id`: the ids of the entries it closed, in order.
+    fn after(polling: &PollingTasks, id: Id) -> Vec<Id> {
+        let tasks = match polling.take(id) {
+            Taken::One(task) => vec![task],
+            Taken::Many(tasks) => tasks,
+        };
+        tasks
+            .into_iter()
+            .map(|task| {
+                let id = task.id;
+                close(task);
+                id
+            })
+            .collect()
     }
 
     #[test]
     fn polls_are_tracked_one_at_a_time() {
         let polling = PollingTasks::new();
         let ids = task_ids(2);
-        polling.push(Some(polling_task(ids[0])));
-        assert_eq!(taken_id(&polling, ids[1]), None, "not being polled");
-        assert_eq!(taken_id(&polling, ids[0]), Some(ids[0]));
-        assert_eq!(taken_id(&polling, ids[0]), None, "taken once");
+        let async_id = open(&polling, ids[0]);
+        assert_eq!(execution_async_id(), async_id, "the scope is open");
+        assert_eq!(after(&polling, ids[1]), [], "not being polled");
+        assert_eq!(execution_async_id(), async_id, "still open");
+        assert_eq!(after(&polling, ids[0]), [ids[0]]);
+        assert_eq!(after(&polling, ids[0]), [], "closed once");
+        assert_eq!(execution_async_id(), AsyncId::ROOT);
         assert!(polling.outer.borrow().capacity() == 0, "no nesting, no allocation");
     }
 
     #[test]
-    fn nested_and_unbalanced_polls_still_find_their_task() {
+    fn nested_polls_close_innermost_first() {
         let polling = PollingTasks::new();
         let ids = task_ids(3);
-        for id in &ids {
-            polling.push(Some(polling_task(*id)));
-        }
-        // Innermost first.
-        assert_eq!(taken_id(&polling, ids[2]), Some(ids[2]));
-        // Out of order: the outermost ends while another is still open.
-        assert_eq!(taken_id(&polling, ids[0]), Some(ids[0]));
-        assert_eq!(taken_id(&polling, ids[1]), Some(ids[1]));
-        assert!(polling.innermost.take().is_none());
+        let async_ids: Vec<AsyncId> = ids.iter().map(|id| open(&polling, *id)).collect();
+        assert_eq!(after(&polling, ids[2]), [ids[2]]);
+        assert_eq!(execution_async_id(), async_ids[1], "the enclosing scope is current again");
+        assert_eq!(after(&polling, ids[1]), [ids[1]]);
+        assert_eq!(after(&polling, ids[0]), [ids[0]]);
+        assert_eq!(execution_async_id(), AsyncId::ROOT);
+    }
+
+    #[test]
+    fn an_unbalanced_after_closes_the_scopes_opened_inside_it_first() {
+        let polling = PollingTasks::new();
+        let ids = task_ids(4);
+        let async_ids: Vec<AsyncId> = ids.iter().map(|id| open(&polling, *id)).collect();
+        // The `after` of the second entry comes while two opened after it
+        // are still open: they are closed first, innermost first.
+        assert_eq!(after(&polling, ids[1]), [ids[3], ids[2], ids[1]]);
+        assert_eq!(execution_async_id(), async_ids[0]);
+        // Their own late `after`s find nothing.
+        assert_eq!(after(&polling, ids[3]), []);
+        assert_eq!(after(&polling, ids[2]), []);
+        assert_eq!(execution_async_id(), async_ids[0], "an unknown id leaves the stack alone");
+        assert_eq!(after(&polling, ids[0]), [ids[0]]);
+        assert_eq!(execution_async_id(), AsyncId::ROOT);
+        assert!(ManuallyDrop::into_inner(polling.innermost.take()).is_none());
         assert!(polling.outer.borrow().is_empty());
     }
 }

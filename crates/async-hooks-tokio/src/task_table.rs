@@ -9,7 +9,7 @@
 //! tasks in roughly that order, so the ids alive at any moment form a
 //! window of mostly consecutive numbers. The table turns that into memory
 //! locality instead of hashing it away: it is a fixed array of shards, each
-//! a `Mutex` over a direct-mapped slot array, and an id picks
+//! a spin lock over a direct-mapped slot array, and an id picks
 //!
 //! - its shard by bits above the lowest [`RUN_BITS`]: a run of consecutive
 //!   ids shares a shard, and the next run goes to the next shard, so the
@@ -46,15 +46,34 @@
 //! [`TaskTable::insert`] and dropped (dispatching `destroy` to user hooks)
 //! after [`TaskTable::remove`] returned, so a hook that spawns a task, or a
 //! task table access from a user callback, can never deadlock. The table
-//! has no `unsafe` and no atomics of its own: each shard is a plain
-//! `std::sync::Mutex`.
+//! has no `unsafe` and no atomics of its own: each shard is a
+//! `spin::mutex::SpinMutex` (below).
+//!
+//! # Why a spin lock
+//!
+//! Every table operation is one lock and one unlock, four operations per
+//! task (insert, a lookup per poll, removal), so the lock's own cost is paid
+//! on every task. `std`'s futex mutex unlocks with a swap (to learn whether
+//! a waiter must be woken): two atomic read-modify-writes per operation. A
+//! spin lock unlocks with a plain release store: one. A shard is held for
+//! one slot operation (no user code, no core call, no `destroy`), two
+//! threads meet on one only when they work on neighbouring ids at the same
+//! moment, and a waiter yields its time slice instead of spinning
+//! (`spin::relax::Yield`), so a preempted holder costs it a yield. The
+//! longest hold is a shard doubling its slots (`ShardMap::grow`), which is
+//! rare and amortized. The same lock guards the tracing bridge's span table
+//! (`async-hooks-tracing`'s `sync.rs`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use async_hooks_core::AsyncResource;
 use tokio::task::Id;
+
+/// A shard's lock (see [Why a spin lock](self#why-a-spin-lock)).
+type ShardLock<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
+type ShardGuard<'a, T> = spin::mutex::SpinMutexGuard<'a, T, spin::relax::Yield>;
 
 /// How many shards; a power of two. Far more than the cores of any machine
 /// this is likely to run on, so contention stays rare.
@@ -80,7 +99,7 @@ pub(crate) struct TaskTable {
 /// neighbouring shards do not share one.
 #[repr(align(64))]
 struct Shard {
-    map: Mutex<ShardMap>,
+    map: ShardLock<ShardMap>,
 }
 
 /// One entry: a task id and the table's handle to its resource (`Id` is
@@ -198,14 +217,12 @@ impl ShardMap {
 
 impl TaskTable {
     const fn new() -> TaskTable {
-        TaskTable { shards: [const { Shard { map: Mutex::new(ShardMap::new()) } }; N_SHARDS] }
+        TaskTable { shards: [const { Shard { map: ShardLock::new(ShardMap::new()) } }; N_SHARDS] }
     }
 
     #[inline]
-    fn shard(&self, id: Id) -> MutexGuard<'_, ShardMap> {
-        // A poisoned shard only means some thread panicked elsewhere while
-        // holding it; each map operation is atomic, so the map is intact.
-        self.shards[shard_index(id)].map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn shard(&self, id: Id) -> ShardGuard<'_, ShardMap> {
+        self.shards[shard_index(id)].map.lock()
     }
 
     /// Adds the resource of a task that was just spawned. Returns the
@@ -231,7 +248,7 @@ impl TaskTable {
     /// How many tasks are tracked. Locks every shard in turn: a diagnostic,
     /// not for hot paths.
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len).sum()
+        self.shards.iter().map(|shard| shard.map.lock().len).sum()
     }
 }
 
@@ -383,11 +400,11 @@ pub(crate) mod tests {
     }
 
     fn n_overflowing(table: &TaskTable) -> usize {
-        table.shards.iter().map(|shard| shard.map.lock().expect("not poisoned").overflow_len()).sum()
+        table.shards.iter().map(|shard| shard.map.lock().overflow_len()).sum()
     }
 
     fn n_slots(table: &TaskTable) -> usize {
-        table.shards.iter().map(|shard| shard.map.lock().expect("not poisoned").slots.len()).sum()
+        table.shards.iter().map(|shard| shard.map.lock().slots.len()).sum()
     }
 
     #[test]
