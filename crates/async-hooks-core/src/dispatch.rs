@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::Hooks;
 use crate::fault::{self, Fault};
-use crate::registry::{HookEntry, HookList, registry};
+use crate::registry::{DispatchTarget, HookEntry, HookList, registry};
 use crate::sync::{Arc, Ordering};
 use crate::thread_state::THREAD_STATE;
 use crate::{AsyncId, Attribute, HookEvent, Interest, Resource};
@@ -125,16 +125,33 @@ fn dispatch_to_hooks<const MASK: u8>(kind: HookEvent, call: impl Fn(&dyn Hooks))
         };
         state.in_hook.set(true);
         let _reset = ResetInHook(&state.in_hook);
-        for target in list.targets() {
-            if target.interest.bits() & MASK != 0 && !target.entry().poisoned.load(Ordering::Relaxed) {
-                let outcome = catch_unwind(AssertUnwindSafe(|| call(target.hooks())));
-                if let Err(payload) = outcome {
-                    contain_hook_panic(target.entry(), kind, &*payload);
-                }
-            }
+        match list.targets() {
+            // The common case, without a loop's registers to keep.
+            [only] => call_target::<MASK>(only, kind, &call),
+            targets => call_targets::<MASK>(targets, kind, &call),
         }
         drop(_reset);
     });
+}
+
+/// Calls `call` on `target` if it wants the event and has not panicked
+/// before, containing a panic.
+#[inline(always)]
+fn call_target<const MASK: u8>(target: &DispatchTarget, kind: HookEvent, call: &impl Fn(&dyn Hooks)) {
+    if target.interest.bits() & MASK != 0 && !target.entry().poisoned.load(Ordering::Relaxed) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| call(target.hooks())));
+        if let Err(payload) = outcome {
+            contain_hook_panic(target.entry(), kind, &*payload);
+        }
+    }
+}
+
+/// [`call_target`] for each of several targets, in order.
+#[inline(never)]
+fn call_targets<const MASK: u8>(targets: &[DispatchTarget], kind: HookEvent, call: &impl Fn(&dyn Hooks)) {
+    for target in targets {
+        call_target::<MASK>(target, kind, call);
+    }
 }
 
 #[cold]
