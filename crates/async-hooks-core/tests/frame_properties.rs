@@ -1,6 +1,6 @@
 //! Property test of the current-frame slot: random nestings of owned
 //! frames (`enter_with_value`), lent frames (`ContextFrame::run`, resource
-//! scopes), `set_current` and captures always show the value a simple stack
+//! scopes, unguarded scopes), `set_current` and captures always show the value a simple stack
 //! model predicts, and every value is dropped exactly once, after its last
 //! frame is gone. The slot mixes owned and lent handles; this checks that no
 //! lent copy is ever released and no owned one leaked.
@@ -32,6 +32,9 @@ enum Op {
     /// A resource created here; `body` runs between its embedder-API
     /// `emit_before` and `emit_after` (no guard).
     Embedder(Vec<Op>),
+    /// A resource created here; `body` runs between `enter_unguarded` and
+    /// `exit_unguarded`.
+    Unguarded(Vec<Op>),
     /// Captures the current frame into the next capture slot.
     Capture,
     /// Runs `body` inside capture number `index` (modulo the count), lent.
@@ -49,6 +52,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
             ((0..1000_u32), prop::collection::vec(inner.clone(), 0..4)).prop_map(|(value, body)| Op::Run(value, body)),
             prop::collection::vec(inner.clone(), 0..4).prop_map(Op::Scope),
             prop::collection::vec(inner.clone(), 0..4).prop_map(Op::Embedder),
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Op::Unguarded),
             ((0..8_usize), prop::collection::vec(inner, 0..4)).prop_map(|(index, body)| Op::Lend(index, body)),
         ]
     });
@@ -92,6 +96,17 @@ impl Harness {
                     resource.emit_before();
                     self.run(body, model);
                     resource.emit_after();
+                }
+                Op::Unguarded(body) => {
+                    let resource = AsyncResource::new("Property");
+                    // SAFETY: `resource` lives until after the exit below,
+                    // and every scope `body` opens is closed before it
+                    // returns (guards end with their calls; embedder and
+                    // unguarded scopes are closed by their own ops).
+                    let scope = unsafe { resource.enter_unguarded() };
+                    self.run(body, model);
+                    // SAFETY: the scope from above, on this thread.
+                    unsafe { resource.exit_unguarded(scope) };
                 }
                 Op::Capture => self.captures.push((ContextFrame::current(), model)),
                 Op::Lend(index, body) => {
