@@ -3,20 +3,16 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
 use async_hooks_core::{
     AsyncResource, Fault, FaultPolicy, HookCallbacks, HookEvent, create_hook, reset_fault_handler, set_fault_handler,
     set_hook_panic_policy,
 };
-use support::{Recorder, is_child, run_child_test, serial};
+use support::{Recorder, collect_faults, is_child, run_child_test, serial};
 
 #[test]
 fn a_panicking_hook_is_disabled_and_reported_once_and_others_continue() {
     let _serial = serial();
-    let faults = Arc::new(Mutex::new(Vec::new()));
-    let sink = faults.clone();
-    set_fault_handler(move |fault: &Fault| sink.lock().unwrap().push(fault.clone()));
+    let faults = collect_faults();
 
     let before_it = Recorder::labelled("before-it");
     let after_it = Recorder::labelled("after-it");

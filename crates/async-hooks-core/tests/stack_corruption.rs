@@ -3,20 +3,11 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
 use async_hooks_core::{
     AsyncId, AsyncResource, Fault, FaultPolicy, create_hook, emit_after, emit_before, execution_async_id,
-    execution_async_resource, reset_fault_handler, set_fault_handler, set_stack_corruption_policy,
+    execution_async_resource, reset_fault_handler, set_stack_corruption_policy,
 };
-use support::{Recorder, assert_lifecycle, is_child, run_child_test, serial};
-
-fn collect_faults() -> Arc<Mutex<Vec<Fault>>> {
-    let faults = Arc::new(Mutex::new(Vec::new()));
-    let sink = faults.clone();
-    set_fault_handler(move |fault: &Fault| sink.lock().unwrap().push(fault.clone()));
-    faults
-}
+use support::{Recorder, assert_lifecycle, collect_faults, is_child, run_child_test, serial};
 
 #[test]
 fn embedder_before_and_after_touch_only_the_stack_and_pass_ids_through() {

@@ -4,13 +4,11 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
 use async_hooks_core::{
     AsyncId, AsyncResource, ContextFrame, Fault, StoreKey, create_hook, execution_async_id, execution_async_resource,
-    reset_fault_handler, set_fault_handler, trigger_async_id,
+    reset_fault_handler, trigger_async_id,
 };
-use support::{Recorder, assert_lifecycle, serial};
+use support::{Recorder, assert_lifecycle, collect_faults, serial};
 
 fn value_of(key: StoreKey) -> Option<u32> {
     ContextFrame::with_current(|frame| frame.get_as::<u32>(key).copied())
@@ -94,9 +92,7 @@ fn unguarded_scopes_dispatch_before_and_after_and_nothing_after_destroy() {
 #[test]
 fn an_embedder_scope_left_open_inside_is_reported_and_closed() {
     let _serial = serial();
-    let faults = Arc::new(Mutex::new(Vec::new()));
-    let sink = faults.clone();
-    set_fault_handler(move |fault: &Fault| sink.lock().unwrap().push(fault.clone()));
+    let faults = collect_faults();
     let resource = AsyncResource::new("Task");
     let leaked = AsyncResource::new("Leaked");
     // SAFETY: as above; the embedder scope opened inside is the corruption

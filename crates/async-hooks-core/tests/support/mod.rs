@@ -8,12 +8,21 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use async_hooks_core::{AsyncId, Attribute, Hooks, Resource};
+use async_hooks_core::{AsyncId, Attribute, Fault, Hooks, Resource, set_fault_handler};
 
 /// Serializes the tests of one file.
 pub fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Installs a fault handler that collects every fault reported from now
+/// on (until `reset_fault_handler`), and returns the collection.
+pub fn collect_faults() -> Arc<Mutex<Vec<Fault>>> {
+    let faults = Arc::new(Mutex::new(Vec::new()));
+    let sink = faults.clone();
+    set_fault_handler(move |fault: &Fault| sink.lock().unwrap().push(fault.clone()));
+    faults
 }
 
 /// One event as a recorder saw it.
