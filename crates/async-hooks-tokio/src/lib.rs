@@ -111,10 +111,14 @@
 mod install;
 mod join_set;
 mod spawn;
+#[cfg(any(tokio_unstable, async_hooks_loom))]
+mod sync;
 #[cfg(tokio_unstable)]
 #[allow(unsafe_code)] // unguarded per-poll scopes; see the module's docs
 mod task_hooks;
-#[cfg(tokio_unstable)]
+// Also built for the loom models without the hooks; only they use it then.
+#[cfg(any(tokio_unstable, async_hooks_loom))]
+#[cfg_attr(not(tokio_unstable), allow(dead_code))]
 mod task_table;
 
 pub use install::{AutoPropagation, InstallError, install, is_automatic_propagation_available, live_task_count};

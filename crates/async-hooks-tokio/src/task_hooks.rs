@@ -83,13 +83,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
 
 use async_hooks_core::{AsyncResource, UnguardedScope};
 use tokio::runtime::TaskMeta;
 use tokio::task::Id;
 
 use crate::spawn::{TASK_RESOURCE_TYPE, task_resource};
+use crate::sync::Arc;
 use crate::task_table::TASK_TABLE;
 
 /// A task being polled on this thread: this thread's handle to its
@@ -280,10 +280,10 @@ pub(crate) fn live_task_count() -> usize {
     TASK_TABLE.len()
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(async_hooks_loom)))]
 mod tests {
     use super::*;
-    use crate::task_table::tests::task_ids;
+    use crate::task_table::task_ids;
     use async_hooks_core::{AsyncId, execution_async_id};
 
     /// Opens a scope of a new resource for task `id` and pushes its entry,

@@ -47,7 +47,8 @@
 //! after [`TaskTable::remove`] returned, so a hook that spawns a task, or a
 //! task table access from a user callback, can never deadlock. The table
 //! has no `unsafe` and no atomics of its own: each shard is a
-//! `spin::mutex::SpinMutex` (below).
+//! `spin::mutex::SpinMutex` (below; loom's `Mutex` in the loom models, see
+//! `sync.rs`).
 //!
 //! # Why a spin lock
 //!
@@ -66,18 +67,16 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::Arc;
 
 use async_hooks_core::AsyncResource;
 use tokio::task::Id;
 
-/// A shard's lock (see [Why a spin lock](self#why-a-spin-lock)).
-type ShardLock<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
-type ShardGuard<'a, T> = spin::mutex::SpinMutexGuard<'a, T, spin::relax::Yield>;
+use crate::sync::{Arc, ShardGuard, ShardLock};
 
 /// How many shards; a power of two. Far more than the cores of any machine
-/// this is likely to run on, so contention stays rare.
-const N_SHARDS: usize = 64;
+/// this is likely to run on, so contention stays rare. Two under loom, to
+/// keep the models small.
+const N_SHARDS: usize = if cfg!(async_hooks_loom) { 2 } else { 64 };
 
 /// Runs of `2^RUN_BITS` consecutive ids share a shard: four ids, one
 /// cache line of slots.
@@ -85,11 +84,18 @@ const RUN_BITS: u32 = 2;
 
 /// How many slots a shard starts with, once it sees its first task; a power
 /// of two (a shard's slots span `N_SHARDS` times as many ids).
-const INITIAL_SLOTS: usize = 64;
+const INITIAL_SLOTS: usize = if cfg!(async_hooks_loom) { 2 } else { 64 };
 
 /// The process-wide table of live tasks of every runtime with automatic
 /// propagation installed. tokio task ids are unique across runtimes.
+#[cfg(all(tokio_unstable, not(async_hooks_loom)))]
 pub(crate) static TASK_TABLE: TaskTable = TaskTable::new();
+
+/// The process-wide table (see above). loom's locks cannot be built in a
+/// `static`, and loom objects live for one model execution, so under loom
+/// it is built on first use, which no model makes: each builds its own.
+#[cfg(all(tokio_unstable, async_hooks_loom))]
+pub(crate) static TASK_TABLE: std::sync::LazyLock<TaskTable> = std::sync::LazyLock::new(TaskTable::new);
 
 pub(crate) struct TaskTable {
     shards: [Shard; N_SHARDS],
@@ -216,8 +222,14 @@ impl ShardMap {
 }
 
 impl TaskTable {
+    #[cfg(not(async_hooks_loom))]
     const fn new() -> TaskTable {
         TaskTable { shards: [const { Shard { map: ShardLock::new(ShardMap::new()) } }; N_SHARDS] }
+    }
+
+    #[cfg(async_hooks_loom)]
+    fn new() -> TaskTable {
+        TaskTable { shards: std::array::from_fn(|_| Shard { map: ShardLock::new(ShardMap::new()) }) }
     }
 
     #[inline]
@@ -318,21 +330,23 @@ impl Hasher for IdHasher {
     }
 }
 
+/// Real task ids, for the tests of this crate: tokio hands them out only to
+/// spawned tasks.
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+pub(crate) fn task_ids(n: usize) -> Vec<Id> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("the runtime builds");
+    runtime.block_on(async {
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            ids.push(tokio::spawn(async { tokio::task::id() }).await.expect("the task completes"));
+        }
+        ids
+    })
+}
 
-    /// Real task ids: tokio hands them out only to spawned tasks.
-    pub(crate) fn task_ids(n: usize) -> Vec<Id> {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("the runtime builds");
-        runtime.block_on(async {
-            let mut ids = Vec::with_capacity(n);
-            for _ in 0..n {
-                ids.push(tokio::spawn(async { tokio::task::id() }).await.expect("the task completes"));
-            }
-            ids
-        })
-    }
+#[cfg(all(test, not(async_hooks_loom)))]
+mod tests {
+    use super::*;
 
     fn resource() -> Arc<AsyncResource> {
         Arc::new(AsyncResource::new("Test"))
@@ -462,5 +476,155 @@ pub(crate) mod tests {
             assert!(table.remove(*id).is_some());
         }
         assert_eq!(table.len(), 0);
+    }
+}
+
+/// Models of the poll hooks' use of the table on two workers: polls that
+/// overlap (the multi-thread after-poll quirk), a termination racing with a
+/// poll's end, and a poll's start racing with a termination. A poll is
+/// [`TaskTable::get`] at its start and the drop of that handle at its end.
+/// Each model checks that the resource is dropped exactly once, and only
+/// after every poll of it ended. Run with
+/// `RUSTFLAGS="--cfg async_hooks_loom" cargo test -p async-hooks-tokio --release --lib loom`.
+#[cfg(all(test, async_hooks_loom))]
+mod loom_models {
+    use async_hooks_core::{AsyncHook, HookCallbacks, create_hook};
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::thread;
+
+    use super::*;
+
+    /// What the threads of a model share: the table, and counts of the
+    /// polls that began and ended, of the resource's drops (its `destroy`)
+    /// and of the polls that had ended when it was dropped. The counts are
+    /// relaxed: their order comes from the shard lock and the handles'
+    /// reference count alone.
+    #[derive(Clone)]
+    struct Shared {
+        table: Arc<TaskTable>,
+        n_polls_begun: Arc<AtomicUsize>,
+        n_polls_ended: Arc<AtomicUsize>,
+        n_drops: Arc<AtomicUsize>,
+        n_polls_ended_at_drop: Arc<AtomicUsize>,
+        _hook: Arc<AsyncHook<HookCallbacks>>,
+    }
+
+    impl Shared {
+        fn new(id: Id) -> Shared {
+            let counter = || Arc::new(AtomicUsize::new(0));
+            let (n_polls_ended, n_drops, n_polls_ended_at_drop) = (counter(), counter(), counter());
+            // The core catches a hook's panics, so `destroy` records what it
+            // saw, and the model checks it after the threads joined.
+            let hook = {
+                let (n_polls_ended, n_drops, at_drop) =
+                    (n_polls_ended.clone(), n_drops.clone(), n_polls_ended_at_drop.clone());
+                create_hook(HookCallbacks::new().on_destroy(move |_| {
+                    at_drop.store(n_polls_ended.load(Ordering::Relaxed), Ordering::Relaxed);
+                    n_drops.fetch_add(1, Ordering::Relaxed);
+                }))
+            };
+            hook.enable();
+            let table = Arc::new(TaskTable::new());
+            assert!(table.insert(id, Arc::new(AsyncResource::new("LoomTask"))).is_none());
+            Shared {
+                table,
+                n_polls_begun: counter(),
+                n_polls_ended,
+                n_drops,
+                n_polls_ended_at_drop,
+                _hook: Arc::new(hook),
+            }
+        }
+
+        /// `on_before_task_poll`: the poll's own handle.
+        fn begin_poll(&self, id: Id) -> Option<Arc<AsyncResource>> {
+            let handle = self.table.get(id)?;
+            self.n_polls_begun.fetch_add(1, Ordering::Relaxed);
+            Some(handle)
+        }
+
+        /// `on_after_task_poll`: reads the resource, as the scope's exit
+        /// does, then drops the poll's handle.
+        fn end_poll(&self, handle: Arc<AsyncResource>) {
+            let _ = handle.async_id();
+            assert_eq!(self.n_drops.load(Ordering::Relaxed), 0, "dropped under an open poll");
+            self.n_polls_ended.fetch_add(1, Ordering::Relaxed);
+            drop(handle);
+        }
+
+        /// `on_task_terminate`.
+        fn remove(&self, id: Id) {
+            drop(self.table.remove(id));
+        }
+
+        /// The resource was dropped once, after every poll of it ended.
+        fn check_done(&self, n_polls: usize) {
+            assert_eq!(self.n_polls_begun.load(Ordering::Relaxed), n_polls);
+            assert_eq!(self.n_polls_ended.load(Ordering::Relaxed), n_polls);
+            assert_eq!(self.n_drops.load(Ordering::Relaxed), 1, "dropped once");
+            assert_eq!(self.n_polls_ended_at_drop.load(Ordering::Relaxed), n_polls, "dropped before a poll ended");
+            assert_eq!(self.table.len(), 0);
+        }
+    }
+
+    #[test]
+    fn loom_a_late_after_poll_on_another_worker_drops_the_resource_last_or_not() {
+        let id = task_ids(1)[0];
+        loom::model(move || {
+            let shared = Shared::new(id);
+            // Poll n begins on worker A (this thread); tokio reschedules the
+            // task before A's after-poll, and poll n+1 begins on worker B,
+            // where the task terminates.
+            let on_a = shared.begin_poll(id).expect("tracked");
+            let worker_b = {
+                let shared = shared.clone();
+                thread::spawn(move || {
+                    let on_b = shared.begin_poll(id).expect("not terminated yet");
+                    shared.remove(id);
+                    shared.end_poll(on_b);
+                })
+            };
+            shared.end_poll(on_a);
+            worker_b.join().expect("worker B does not panic");
+            shared.check_done(2);
+        });
+    }
+
+    #[test]
+    fn loom_a_termination_races_with_a_poll_ending_on_another_thread() {
+        let id = task_ids(1)[0];
+        loom::model(move || {
+            let shared = Shared::new(id);
+            let poll = shared.begin_poll(id).expect("tracked");
+            let terminator = {
+                let shared = shared.clone();
+                thread::spawn(move || shared.remove(id))
+            };
+            shared.end_poll(poll);
+            terminator.join().expect("the terminating thread does not panic");
+            shared.check_done(1);
+        });
+    }
+
+    #[test]
+    fn loom_a_poll_beginning_races_with_a_termination() {
+        let id = task_ids(1)[0];
+        loom::model(move || {
+            let shared = Shared::new(id);
+            let terminator = {
+                let shared = shared.clone();
+                thread::spawn(move || shared.remove(id))
+            };
+            // Terminated first, the task is not polled.
+            let n_polls = match shared.begin_poll(id) {
+                Some(poll) => {
+                    shared.end_poll(poll);
+                    1
+                }
+                None => 0,
+            };
+            terminator.join().expect("the terminating thread does not panic");
+            shared.check_done(n_polls);
+        });
     }
 }
