@@ -192,20 +192,41 @@ impl AsyncResource {
             _not_send: PhantomData,
         };
         // SAFETY: the guard borrows `self` for its whole life and passes the
-        // saved state to `stack::exit` in its `Drop`, which runs at the end
-        // of this function, also when `f` panics; it is never exposed, so it
-        // cannot be forgotten.
-        crate::thread_state::THREAD_STATE
-            .with(|state| unsafe { stack::enter_into(state, &self.resource, &self.frame, &mut guard.saved) });
-        if dispatches {
-            dispatch::dispatch(HookEvent::Before, self.async_id());
-        }
+        // saved state to `stack::exit` at the end of this function, or in its
+        // `Drop` when `f` panics; it is never exposed, so it cannot be
+        // forgotten.
+        unsafe { self.enter_into(&mut guard.saved, dispatches) };
         let result = f();
         // The normal exit, inline; the guard's `Drop` (an out-of-line call)
         // is left for unwinding.
         guard.exit();
         std::mem::forget(guard);
         result
+    }
+
+    /// Opens a scope of this resource, writing what to restore into
+    /// `saved` in place, and dispatches `before` if `dispatches`.
+    ///
+    /// # Safety
+    ///
+    /// `saved` must be passed to [`leave`](Self::leave) on this thread,
+    /// with `self` alive and in place and every scope opened later closed.
+    #[inline(always)]
+    unsafe fn enter_into(&self, saved: &mut stack::SavedState, dispatches: bool) {
+        // SAFETY: the caller's guarantee is what `stack::enter_into` needs.
+        crate::thread_state::THREAD_STATE
+            .with(|state| unsafe { stack::enter_into(state, &self.resource, &self.frame, saved) });
+        if dispatches {
+            dispatch::dispatch(HookEvent::Before, self.async_id());
+        }
+    }
+
+    /// Closes the scope `saved` was filled for by
+    /// [`enter_into`](Self::enter_into): `after` (if `dispatch_after`),
+    /// then restore.
+    #[inline(always)]
+    fn leave(&self, saved: &mut stack::SavedState, dispatch_after: bool) {
+        stack::exit(self.async_id(), dispatch_after, saved, &self.frame);
     }
 
     #[inline]
@@ -262,20 +283,12 @@ impl AsyncResource {
     #[inline]
     pub unsafe fn enter_unguarded(&self) -> UnguardedScope {
         let dispatches = self.dispatches_events();
-        let mut scope = UnguardedScope {
-            saved: stack::SavedState::detached(),
-            id: self.async_id(),
-            dispatch_after: dispatches,
-            _not_send: PhantomData,
-        };
+        let mut scope =
+            UnguardedScope { saved: stack::SavedState::detached(), dispatch_after: dispatches, _not_send: PhantomData };
         // SAFETY: the caller keeps `self` alive and in place until the scope
         // is exited, on this thread and in stack order (this function's
         // contract), which is what `enter_into` requires.
-        crate::thread_state::THREAD_STATE
-            .with(|state| unsafe { stack::enter_into(state, &self.resource, &self.frame, &mut scope.saved) });
-        if dispatches {
-            dispatch::dispatch(HookEvent::Before, scope.id);
-        }
+        unsafe { self.enter_into(&mut scope.saved, dispatches) };
         scope
     }
 
@@ -293,7 +306,7 @@ impl AsyncResource {
     #[inline]
     pub unsafe fn exit_unguarded(&self, scope: UnguardedScope) {
         let mut scope = scope;
-        stack::exit(scope.id, scope.dispatch_after, &mut scope.saved, &self.frame);
+        self.leave(&mut scope.saved, scope.dispatch_after);
     }
 
     /// Dispatches `promise_resolve`: the operation produced its result.
@@ -399,14 +412,13 @@ impl fmt::Debug for AsyncResource {
 #[must_use = "an unguarded scope must be passed to `AsyncResource::exit_unguarded`"]
 pub struct UnguardedScope {
     saved: stack::SavedState,
-    id: AsyncId,
     dispatch_after: bool,
     _not_send: PhantomData<*const ()>,
 }
 
 impl fmt::Debug for UnguardedScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnguardedScope").field("id", &self.id.as_u64()).finish_non_exhaustive()
+        f.debug_struct("UnguardedScope").field("dispatch_after", &self.dispatch_after).finish_non_exhaustive()
     }
 }
 
@@ -426,7 +438,7 @@ impl ScopeGuard<'_> {
     /// guard, or by `Drop` when `f` unwinds.
     #[inline(always)]
     fn exit(&mut self) {
-        stack::exit(self.resource.async_id(), self.dispatch_after, &mut self.saved, &self.resource.frame);
+        self.resource.leave(&mut self.saved, self.dispatch_after);
     }
 }
 

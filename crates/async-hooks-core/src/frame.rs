@@ -559,7 +559,7 @@ mod tests {
                 assert_eq!(full.get_as_hinted::<usize>(*key, &hint), Some(&i), "round {round}");
                 let expected = (i >= 2).then_some(i);
                 assert_eq!(partial.get_as_hinted::<usize>(*key, &hint).copied(), expected, "round {round}");
-                // A hint from a longer list points past this one's end.
+                // A frame of one value holds no list: the hint is not used.
                 assert_eq!(ContextFrame::empty().with_value(*key, i).get_as_hinted::<usize>(*key, &hint), Some(&i));
             }
         }

@@ -142,33 +142,32 @@ pub fn execution_async_id() -> AsyncId {
 /// ```
 #[inline]
 pub fn trigger_async_id() -> AsyncId {
-    THREAD_STATE.with(|state| match state.resource.get().kind() {
-        CurrentKind::Root => AsyncId::NONE,
-        // SAFETY: as in `execution_async_resource`.
-        CurrentKind::Guarded(resource) => unsafe { resource.as_ref() }.trigger_async_id(),
-        CurrentKind::Embedder => COLD_STATE
-            .try_with(|cold| cold.embedder_scopes.borrow().last().map(|scope| scope.resource.trigger_async_id()))
-            .ok()
-            .flatten()
-            .unwrap_or(AsyncId::NONE),
-    })
+    with_current_resource(|resource| resource.map_or(AsyncId::NONE, Resource::trigger_async_id))
 }
 
 /// The resource running on this thread, or `None` at the root.
 ///
 /// See [`Resource`] for an example.
 pub fn execution_async_resource() -> Option<Resource> {
-    THREAD_STATE.with(|state| {
-        match state.resource.get().kind() {
-            CurrentKind::Root => None,
-            // SAFETY: the pointer is to the resource of an open guarded
-            // scope, which outlives the scope (the module's invariant), and
-            // we are on the scope's own thread.
-            CurrentKind::Guarded(resource) => Some(unsafe { resource.as_ref() }.clone()),
-            CurrentKind::Embedder => COLD_STATE
+    with_current_resource(|resource| resource.cloned())
+}
+
+/// Calls `f` with the resource running on this thread (`None` at the root).
+fn with_current_resource<R>(f: impl FnOnce(Option<&Resource>) -> R) -> R {
+    THREAD_STATE.with(|state| match state.resource.get().kind() {
+        CurrentKind::Root => f(None),
+        // SAFETY: the pointer is to the resource of an open guarded scope,
+        // which outlives the scope (the module's invariant), and we are on
+        // the scope's own thread.
+        CurrentKind::Guarded(resource) => f(Some(unsafe { resource.as_ref() })),
+        // A copy, so that no borrow of the embedder scopes is held while `f`
+        // runs; `None` during thread teardown, when they are gone.
+        CurrentKind::Embedder => {
+            let resource = COLD_STATE
                 .try_with(|cold| cold.embedder_scopes.borrow().last().map(|scope| scope.resource.clone()))
                 .ok()
-                .flatten(),
+                .flatten();
+            f(resource.as_ref())
         }
     })
 }

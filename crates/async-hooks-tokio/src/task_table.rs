@@ -568,7 +568,7 @@ mod loom_models {
     }
 
     #[test]
-    fn loom_a_late_after_poll_on_another_worker_drops_the_resource_last_or_not() {
+    fn loom_a_late_after_poll_on_another_worker_drops_the_resource_after_both_polls() {
         let id = task_ids(1)[0];
         loom::model(move || {
             let shared = Shared::new(id);
