@@ -325,16 +325,75 @@ impl Clone for EntryRef {
     }
 }
 
-impl Drop for EntryRef {
+/// Spare counts: counts held beside a handle by the same owner, each of
+/// which can become a handle of its own without touching the count
+/// ([`EntryRef::handle_from_spare_count`]), or be given back to the owner by
+/// forgetting a handle. A context frame's thread slot keeps them, so that
+/// capturing its frame and dropping the capture on that thread is free.
+impl EntryRef {
+    /// Adds `spare` counts beside this handle, owned by the caller.
+    ///
+    /// If this is the only handle, no other thread can touch the count, so
+    /// it is a plain store; otherwise one read-modify-write.
     #[inline]
-    fn drop(&mut self) {
+    pub(crate) fn add_spare_counts(&self, spare: usize) {
         let refs = &self.header().refs;
-        // A count of one means this is the only handle: no other can be
+        // `Acquire`: as in `drop`, a count of one proves no other handle
+        // exists, so none can be cloned or dropped concurrently.
+        if refs.load(Ordering::Acquire) == 1 {
+            refs.store(1 + spare, Ordering::Relaxed);
+        } else if refs.fetch_add(spare, Ordering::Relaxed) > MAX_REFS {
+            std::process::abort();
+        }
+    }
+
+    /// Gives up `spare` counts held beside this handle (which keeps its
+    /// own, so the entry stays alive).
+    #[inline]
+    pub(crate) fn drop_spare_counts(&self, spare: usize) {
+        let refs = &self.header().refs;
+        if refs.load(Ordering::Acquire) == 1 + spare {
+            // Every count is the caller's: nobody else can touch it.
+            refs.store(1, Ordering::Relaxed);
+        } else {
+            // `Release`, as any drop of a handle: this thread's use of the
+            // entry happens before whoever frees it.
+            refs.fetch_sub(spare, Ordering::Release);
+        }
+    }
+
+    /// A new handle made of one of the spare counts held beside `self`.
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold a spare count of this entry (see
+    /// [`add_spare_counts`](Self::add_spare_counts)) and hand it over to the
+    /// returned handle: it must not use or give up that count again.
+    #[inline(always)]
+    pub(crate) unsafe fn handle_from_spare_count(&self) -> EntryRef {
+        EntryRef { header: self.header }
+    }
+
+    /// Drops this handle together with `spare` counts held beside it, in
+    /// one read-modify-write at most.
+    #[inline]
+    pub(crate) fn release_with_spare_counts(self, spare: usize) {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        this.release_counts(1 + spare);
+    }
+
+    /// Gives up `counts` counts (this handle's and `counts - 1` spare ones
+    /// beside it) and frees the entry if they were the last. The handle
+    /// must not be used or dropped afterwards.
+    #[inline(always)]
+    fn release_counts(&mut self, counts: usize) {
+        let refs = &self.header().refs;
+        // A count equal to ours means no other handle exists: none can be
         // cloned meanwhile, so the entry can go without a read-modify-write.
         // `Acquire` orders the drops of other handles (their `Release`
         // decrements) before the value is dropped here.
-        if refs.load(Ordering::Acquire) != 1 {
-            if refs.fetch_sub(1, Ordering::Release) != 1 {
+        if refs.load(Ordering::Acquire) != counts {
+            if refs.fetch_sub(counts, Ordering::Release) != counts {
                 return;
             }
             fence(Ordering::Acquire);
@@ -347,9 +406,16 @@ impl Drop for EntryRef {
         {
             return;
         }
-        // SAFETY: this was the last handle, and the block was not given
+        // SAFETY: these were the last counts, and the block was not given
         // away above.
         unsafe { release(self.header) }
+    }
+}
+
+impl Drop for EntryRef {
+    #[inline]
+    fn drop(&mut self) {
+        self.release_counts(1);
     }
 }
 

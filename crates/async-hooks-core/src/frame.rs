@@ -203,6 +203,42 @@ impl ContextFrame {
         ContextFrame::from_entries(old.iter().filter(|entry| entry.key() != key).cloned().collect())
     }
 
+    /// Adds `spare` counts beside this handle (see `FrameSlot`). The frame
+    /// must not be empty.
+    #[inline]
+    pub(crate) fn add_spare_counts(&self, spare: usize) {
+        if let Some(entry) = &self.repr {
+            entry.add_spare_counts(spare);
+        }
+    }
+
+    /// Gives up `spare` counts held beside this handle.
+    #[inline]
+    pub(crate) fn drop_spare_counts(&self, spare: usize) {
+        if let Some(entry) = &self.repr {
+            entry.drop_spare_counts(spare);
+        }
+    }
+
+    /// A new handle made of one spare count held beside `self`.
+    ///
+    /// # Safety
+    ///
+    /// As `EntryRef::handle_from_spare_count`; `self` must not be empty.
+    #[inline(always)]
+    pub(crate) unsafe fn handle_from_spare_count(&self) -> ContextFrame {
+        // SAFETY: guaranteed by the caller.
+        ContextFrame { repr: self.repr.as_ref().map(|entry| unsafe { entry.handle_from_spare_count() }) }
+    }
+
+    /// The frame's entry, without the slot check of `drop`.
+    #[inline(always)]
+    fn into_entry(self) -> Option<EntryRef> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: moved out once; `this` is never dropped.
+        unsafe { std::ptr::read(&this.repr) }
+    }
+
     /// Whether both frames are the same allocation (or both empty).
     #[inline(always)]
     pub fn ptr_eq(&self, other: &ContextFrame) -> bool {
@@ -437,12 +473,23 @@ impl fmt::Debug for ContextFrame {
     }
 }
 
-/// A clone of `state`'s current frame.
+/// A handle to `state`'s current frame (one of the slot's spare counts
+/// when it has one).
 #[inline(always)]
 pub(crate) fn current_in(state: &ThreadState) -> ContextFrame {
-    // SAFETY: as in `is_current_in`: the reference ends with the clone,
-    // which only increments a reference count.
-    unsafe { &*state.frame.as_ptr() }.clone()
+    state.frame.capture()
+}
+
+/// A handle to the current frame dropped on the thread whose slot owns that
+/// frame gives its count back to the slot (see `FrameSlot`): no atomic.
+impl Drop for ContextFrame {
+    #[inline]
+    fn drop(&mut self) {
+        if self.repr.is_some() && THREAD_STATE.try_with(|state| state.frame.take_back(self)) == Some(true) {
+            // The slot holds the count now.
+            std::mem::forget(self.repr.take());
+        }
+    }
 }
 
 /// Whether `frame` is `state`'s current frame (the same allocation).
@@ -461,29 +508,26 @@ pub(crate) fn swap_current(frame: ContextFrame) -> ContextFrame {
     THREAD_STATE.with(|state| state.frame.replace_owned(frame).into_owned())
 }
 
-/// Disposes of a frame taken out of the current slot: dropped at once,
-/// unless a `with_current` on this thread may still be reading it.
+/// Disposes of a frame taken out of the current slot with `spare` counts
+/// beside it: dropped at once (with its spare counts, in one
+/// read-modify-write at most), unless a `with_current` on this thread may
+/// still be reading it.
 #[inline]
-pub(crate) fn retire(frame: ContextFrame) {
-    if frame.is_empty() {
-        return;
-    }
-    THREAD_STATE.with(move |state| retire_in(state, frame));
-}
-
-/// [`retire`] with the thread state at hand.
-#[inline]
-pub(crate) fn retire_in(state: &ThreadState, frame: ContextFrame) {
-    if frame.is_empty() {
-        return;
-    }
-    if state.frame_borrows.get() > 0 {
-        park_retired_frame(state, frame);
-    } else {
-        // No borrow of the thread state is held here, so value destructors
-        // may use the context themselves.
-        drop(frame);
-    }
+pub(crate) fn retire_with_spare_counts(frame: ContextFrame, spare: usize) {
+    let Some(entry) = frame.into_entry() else { return };
+    THREAD_STATE.with(move |state| {
+        if state.frame_borrows.get() > 0 {
+            if spare != 0 {
+                entry.drop_spare_counts(spare);
+            }
+            park_retired_frame(state, ContextFrame { repr: Some(entry) });
+        } else {
+            // No borrow of the thread state is held here, so value
+            // destructors may use the context themselves. Not given back to
+            // the slot: it holds another frame now, as a rule.
+            entry.release_with_spare_counts(spare);
+        }
+    });
 }
 
 /// Ends one `with_current` borrow; the last one frees the parked frames.

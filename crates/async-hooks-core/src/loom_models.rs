@@ -117,3 +117,53 @@ fn loom_entry_is_dropped_once_by_the_last_handle() {
         assert_eq!(drops.load(Ordering::Relaxed), 1);
     });
 }
+
+/// The frame slot's spare counts: captures taken from them (`current`) are
+/// dropped on another thread while this one gives one back to the slot and
+/// then ends its `run`, releasing the frame with the remaining spare counts
+/// in one step. The batch is taken with a plain store when the slot's handle
+/// is the only one, and with a read-modify-write when another thread
+/// already holds a clone; either way the value stays intact for every
+/// reader and is dropped exactly once, by whichever thread goes last.
+#[test]
+fn loom_spare_counts_with_captures_on_another_thread() {
+    use crate::sync::{Arc, AtomicUsize, Ordering};
+
+    /// Counts its drops; `alive` lets readers check it was not dropped yet.
+    struct Counted {
+        drops: Arc<AtomicUsize>,
+        alive: u32,
+    }
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.alive = 0;
+            self.drops.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    for shared_before_capture in [false, true] {
+        loom::model(move || {
+            let key = StoreKey::allocate();
+            let drops = Arc::new(AtomicUsize::new(0));
+            let entered = ContextFrame::enter_with_value(key, Counted { drops: drops.clone(), alive: 7 });
+            let alive = move |frame: &ContextFrame| frame.get_as::<Counted>(key).map(|value| value.alive);
+            // A clone made before the first capture: the batch of spare
+            // counts is then added with a read-modify-write.
+            let early = shared_before_capture.then(|| ContextFrame::with_current(ContextFrame::clone));
+            let sent = ContextFrame::current();
+            let kept = ContextFrame::current();
+            let other = thread::spawn(move || {
+                assert_eq!(alive(&sent), Some(7));
+                drop(sent);
+                if let Some(early) = early {
+                    assert_eq!(alive(&early), Some(7));
+                }
+            });
+            drop(kept);
+            assert_eq!(ContextFrame::with_current(|current| alive(current)), Some(7));
+            drop(entered);
+            other.join().unwrap();
+            assert_eq!(drops.load(Ordering::Relaxed), 1);
+        });
+    }
+}

@@ -68,38 +68,57 @@ impl Drop for ThreadState {
 
 /// The current frame's slot.
 ///
-/// The slot either owns its handle (counted) or holds a *borrowed* copy: the
+/// The slot either owns its handle (counted) or holds a *lent* copy: the
 /// bits of a handle owned by the code that installed it, which restores the
 /// slot before that handle can go (a resource scope, `ContextFrame::run`).
-/// Borrowing saves the two atomic read-modify-writes of a clone and its
-/// drop on every scope that enters another frame. Whatever is taken out of
-/// the slot comes as a [`Taken`], which knows which of the two it is.
+/// Lending saves the two atomic read-modify-writes of a clone and its drop
+/// on every scope that enters another frame. Whatever is taken out of the
+/// slot comes as a [`Taken`], which knows which of the two it is.
+///
+/// An owned frame may also come with *spare counts*: counts of the frame
+/// held by the slot beside its own handle. Capturing the current frame
+/// (`ContextFrame::current`, so every resource and snapshot) takes one
+/// instead of incrementing the count, and dropping a handle to the slot's
+/// frame on this thread gives it back instead of decrementing: a snapshot
+/// or resource made and dropped inside one `run` touches no atomic. The
+/// spare counts leave with the frame, so they never keep its values alive
+/// longer than the slot would.
 ///
 /// `ManuallyDrop` keeps [`ThreadState`] free of destructors; [`ColdState`]'s
 /// destructor releases the frame left in the slot when the thread ends (see
 /// [`ensure_cold_state`]).
 pub(crate) struct FrameSlot {
     frame: Cell<ManuallyDrop<ContextFrame>>,
-    borrowed: Cell<bool>,
+    /// [`LENT`], or how many spare counts the slot holds beside its owned
+    /// handle.
+    spare: Cell<usize>,
 }
+
+/// [`FrameSlot::spare`] of a lent frame. Never a real number of spare
+/// counts: those are real counts, at most `isize::MAX` in all.
+const LENT: usize = usize::MAX;
+
+/// How many spare counts the slot takes at once when its frame is first
+/// captured.
+const SPARE_COUNTS: usize = 1024;
 
 impl FrameSlot {
     const fn new() -> FrameSlot {
-        FrameSlot { frame: Cell::new(ManuallyDrop::new(ContextFrame::empty())), borrowed: Cell::new(false) }
+        FrameSlot { frame: Cell::new(ManuallyDrop::new(ContextFrame::empty())), spare: Cell::new(0) }
     }
 
     #[inline(always)]
-    fn swap(&self, frame: ManuallyDrop<ContextFrame>, borrowed: bool) -> Taken {
-        Taken { frame: self.frame.replace(frame), borrowed: self.borrowed.replace(borrowed) }
+    fn swap(&self, frame: ManuallyDrop<ContextFrame>, spare: usize) -> Taken {
+        Taken { frame: self.frame.replace(frame), spare: self.spare.replace(spare) }
     }
 
     /// Installs `frame`, owned by the slot, and returns what was there.
     #[inline(always)]
     pub(crate) fn replace_owned(&self, frame: ContextFrame) -> Taken {
-        self.swap(ManuallyDrop::new(frame), false)
+        self.swap(ManuallyDrop::new(frame), 0)
     }
 
-    /// Installs a borrowed copy of `frame` and returns what was there.
+    /// Installs a lent copy of `frame` and returns what was there.
     ///
     /// # Safety
     ///
@@ -108,10 +127,10 @@ impl FrameSlot {
     /// thread; the returned value must not outlive that restore.
     #[inline(always)]
     pub(crate) unsafe fn replace_borrowed(&self, frame: &ContextFrame) -> Taken {
-        // SAFETY: a bitwise copy that is never dropped (the flag says so)
+        // SAFETY: a bitwise copy that is never dropped (`LENT` says so)
         // and, by the caller's guarantee, never outlives the original.
         let copy = ManuallyDrop::new(unsafe { std::ptr::read(frame) });
-        self.swap(copy, true)
+        self.swap(copy, LENT)
     }
 
     /// Puts back what an earlier replace returned, and returns what was in
@@ -121,7 +140,7 @@ impl FrameSlot {
         let previous = ManuallyDrop::new(previous);
         // SAFETY: `previous` is moved out field by field and never dropped.
         let frame = unsafe { std::ptr::read(&previous.frame) };
-        self.swap(frame, previous.borrowed)
+        self.swap(frame, previous.spare)
     }
 
     /// The slot's contents, for reads in place (`ManuallyDrop` is
@@ -130,33 +149,94 @@ impl FrameSlot {
     pub(crate) fn as_ptr(&self) -> *mut ContextFrame {
         self.frame.as_ptr().cast::<ContextFrame>()
     }
+
+    /// A counted handle to the current frame: one of the slot's spare
+    /// counts when it has one, else a clone.
+    #[inline(always)]
+    pub(crate) fn capture(&self) -> ContextFrame {
+        // SAFETY: `Cell` hands out no references to its contents, and
+        // nothing replaces them while this one lives: it ends with this
+        // call, which runs no other code.
+        let frame = unsafe { &*self.as_ptr() };
+        if frame.is_empty() {
+            return ContextFrame::empty();
+        }
+        let spare = self.spare.get();
+        // One compare for "owned, with a spare count" (1..LENT).
+        if spare.wrapping_sub(1) < LENT - 1 {
+            self.spare.set(spare - 1);
+            // SAFETY: the slot owns its frame and holds `spare` counts
+            // beside it; one of them goes to the new handle.
+            return unsafe { frame.handle_from_spare_count() };
+        }
+        self.capture_slow(frame, spare)
+    }
+
+    /// [`capture`](Self::capture) without a spare count at hand: an owned
+    /// frame takes a batch of them (one read-modify-write at most, a plain
+    /// store if the slot's handle is the only one), a lent one is cloned.
+    #[cold]
+    #[inline(never)]
+    fn capture_slow(&self, frame: &ContextFrame, spare: usize) -> ContextFrame {
+        if spare == LENT {
+            return frame.clone();
+        }
+        frame.add_spare_counts(SPARE_COUNTS);
+        self.spare.set(SPARE_COUNTS - 1);
+        // SAFETY: the slot now holds `SPARE_COUNTS` spare counts; one goes
+        // to the new handle.
+        unsafe { frame.handle_from_spare_count() }
+    }
+
+    /// Takes back the count of `frame`, a handle being dropped, as a spare
+    /// count if it is a handle to the slot's own (owned) frame. False if
+    /// not: the caller drops it as usual.
+    #[inline(always)]
+    pub(crate) fn take_back(&self, frame: &ContextFrame) -> bool {
+        let spare = self.spare.get();
+        // SAFETY: as in `capture`: the reference ends with the comparison.
+        if spare == LENT || !unsafe { &*self.as_ptr() }.ptr_eq(frame) {
+            return false;
+        }
+        // Counts are real, so the sum stays at most `isize::MAX`, below
+        // `LENT`.
+        self.spare.set(spare + 1);
+        true
+    }
 }
 
-/// A frame taken out of the [`FrameSlot`]: owned, or a borrowed copy.
-/// Dropping it releases an owned frame (through `frame::retire`, which
-/// respects `with_current` borrows) and forgets a borrowed one.
+/// A frame taken out of the [`FrameSlot`]: owned (with its spare counts),
+/// or a lent copy. Dropping it releases an owned frame (through
+/// `frame::retire_with_spare_counts`, which respects `with_current`
+/// borrows) and forgets a lent one.
 #[must_use = "a taken frame is usually put back with `FrameSlot::restore`"]
 pub(crate) struct Taken {
     frame: ManuallyDrop<ContextFrame>,
-    borrowed: bool,
+    /// As [`FrameSlot::spare`].
+    spare: usize,
 }
 
 impl Taken {
     /// An owned frame, as a `Taken`.
     pub(crate) fn owned(frame: ContextFrame) -> Taken {
-        Taken { frame: ManuallyDrop::new(frame), borrowed: false }
+        Taken { frame: ManuallyDrop::new(frame), spare: 0 }
     }
 
-    /// The frame as an owned handle: a borrowed copy is cloned (one count).
+    /// The frame as an owned handle of one count: a lent copy is cloned,
+    /// spare counts are given up.
     #[inline]
     pub(crate) fn into_owned(self) -> ContextFrame {
         let this = ManuallyDrop::new(self);
-        if this.borrowed {
-            (*this.frame).clone()
-        } else {
-            // SAFETY: the owned handle is moved out once; `this` is never
-            // dropped.
-            unsafe { std::ptr::read(&*this.frame) }
+        match this.spare {
+            LENT => (*this.frame).clone(),
+            spare => {
+                if spare != 0 {
+                    this.frame.drop_spare_counts(spare);
+                }
+                // SAFETY: the owned handle is moved out once; `this` is
+                // never dropped.
+                unsafe { std::ptr::read(&*this.frame) }
+            }
         }
     }
 }
@@ -164,22 +244,22 @@ impl Taken {
 impl Drop for Taken {
     #[inline(always)]
     fn drop(&mut self) {
-        if !self.borrowed {
+        if self.spare != LENT {
             // SAFETY: taken once; the field is not used again.
             let frame = unsafe { ManuallyDrop::take(&mut self.frame) };
             if !frame.is_empty() {
-                retire_taken(frame);
+                retire_taken(frame, self.spare);
             }
         }
     }
 }
 
-/// Releases an owned frame taken out of the slot. Out of line: scopes
-/// mostly get back the borrowed copy they lent, and inlining the release
-/// made every scope's exit too large to inline.
+/// Releases an owned frame taken out of the slot, with its spare counts.
+/// Out of line: scopes mostly get back the lent copy they lent, and
+/// inlining the release made every scope's exit too large to inline.
 #[inline(never)]
-fn retire_taken(frame: ContextFrame) {
-    crate::frame::retire(frame);
+fn retire_taken(frame: ContextFrame, spare: usize) {
+    crate::frame::retire_with_spare_counts(frame, spare);
 }
 
 pub(crate) struct ColdState {
@@ -254,6 +334,21 @@ impl ThreadStateKey {
         #[cfg(async_hooks_loom)]
         {
             HOT_STATE.with(f)
+        }
+    }
+
+    /// [`with`](Self::with) for code that may run while the thread is torn
+    /// down (destructors): `None` if the state is gone, which happens only
+    /// under loom, whose thread-locals have destructors.
+    #[inline(always)]
+    pub(crate) fn try_with<R>(&self, f: impl FnOnce(&ThreadState) -> R) -> Option<R> {
+        #[cfg(not(async_hooks_loom))]
+        {
+            Some(self.with(f))
+        }
+        #[cfg(async_hooks_loom)]
+        {
+            HOT_STATE.try_with(f).ok()
         }
     }
 }

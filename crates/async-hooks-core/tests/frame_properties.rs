@@ -1,9 +1,11 @@
 //! Property test of the current-frame slot: random nestings of owned
 //! frames (`enter_with_value`), lent frames (`ContextFrame::run`, resource
-//! scopes, unguarded scopes), `set_current` and captures always show the value a simple stack
-//! model predicts, and every value is dropped exactly once, after its last
-//! frame is gone. The slot mixes owned and lent handles; this checks that no
-//! lent copy is ever released and no owned one leaked.
+//! scopes, unguarded scopes), `set_current`, captures and releases of
+//! captures always show the value a simple stack model predicts, and every
+//! value is dropped exactly once, after its last frame is gone. The slot
+//! mixes owned and lent handles and keeps spare counts of its owned frame
+//! (which captures take and dropped captures give back); this checks that
+//! no lent copy is ever released and no owned one or spare count leaked.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +39,8 @@ enum Op {
     Unguarded(Vec<Op>),
     /// Captures the current frame into the next capture slot.
     Capture,
+    /// Drops capture number `index` (modulo the count), here.
+    Release(usize),
     /// Runs `body` inside capture number `index` (modulo the count), lent.
     Lend(usize, Vec<Op>),
     /// `set_current` with a new value, for the rest of the enclosing scope.
@@ -46,7 +50,12 @@ enum Op {
 }
 
 fn ops() -> impl Strategy<Value = Vec<Op>> {
-    let leaf = prop_oneof![Just(Op::Capture), (0..1000_u32).prop_map(Op::SetCurrent), Just(Op::Check)];
+    let leaf = prop_oneof![
+        Just(Op::Capture),
+        (0..8_usize).prop_map(Op::Release),
+        (0..1000_u32).prop_map(Op::SetCurrent),
+        Just(Op::Check)
+    ];
     let op = leaf.prop_recursive(4, 48, 4, |inner| {
         prop_oneof![
             ((0..1000_u32), prop::collection::vec(inner.clone(), 0..4)).prop_map(|(value, body)| Op::Run(value, body)),
@@ -109,6 +118,14 @@ impl Harness {
                     unsafe { resource.exit_unguarded(scope) };
                 }
                 Op::Capture => self.captures.push((ContextFrame::current(), model)),
+                Op::Release(index) => {
+                    if !self.captures.is_empty() {
+                        let (frame, captured) = self.captures.swap_remove(index % self.captures.len());
+                        let seen = frame.get_as::<Counted>(self.key).map(|counted| counted.value);
+                        assert_eq!(seen, captured, "a capture kept its value until released");
+                        drop(frame);
+                    }
+                }
                 Op::Lend(index, body) => {
                     if self.captures.is_empty() {
                         continue;
