@@ -17,7 +17,7 @@ use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::entry::EntryRef;
-use crate::thread_state::{COLD_STATE, RETIRED_FRAMES, THREAD_STATE, Taken, ThreadState};
+use crate::thread_state::{COLD_STATE, THREAD_STATE, Taken, ThreadState};
 
 /// The key of one store in a [`ContextFrame`].
 ///
@@ -261,14 +261,13 @@ impl ContextFrame {
         THREAD_STATE.with(
             #[inline(always)]
             |state| {
-                state.frame_borrows.set(state.frame_borrows.get() + 1);
-                let _release = BorrowGuard(state);
+                let _release = BorrowGuard { state, outermost: !state.frame_borrowed.replace(true) };
                 // SAFETY: `Cell` never hands out references to its contents, so
                 // no reference to the slot exists while we copy its bits. The
                 // copy is a second handle to the same allocation that is never
                 // dropped (`ManuallyDrop`) and so never touches the reference
                 // count. The allocation outlives the copy because, while
-                // `frame_borrows > 0`, every frame taken out of the slot is
+                // `frame_borrowed`, every frame taken out of the slot is
                 // parked in `retired_frames` instead of being dropped (see
                 // `retire_in`), and `BorrowGuard` empties `retired_frames` only
                 // after `f` has returned.
@@ -516,7 +515,7 @@ pub(crate) fn swap_current(frame: ContextFrame) -> ContextFrame {
 pub(crate) fn retire_with_spare_counts(frame: ContextFrame, spare: usize) {
     let Some(entry) = frame.into_entry() else { return };
     THREAD_STATE.with(move |state| {
-        if state.frame_borrows.get() > 0 {
+        if state.frame_borrowed.get() {
             if spare != 0 {
                 entry.drop_spare_counts(spare);
             }
@@ -530,18 +529,22 @@ pub(crate) fn retire_with_spare_counts(frame: ContextFrame, spare: usize) {
     });
 }
 
-/// Ends one `with_current` borrow; the last one frees the parked frames.
-struct BorrowGuard<'a>(&'a ThreadState);
+/// Ends one `with_current` borrow; the outermost one frees the parked
+/// frames.
+struct BorrowGuard<'a> {
+    state: &'a ThreadState,
+    /// Whether no other borrow was running when this one began.
+    outermost: bool,
+}
 
 impl Drop for BorrowGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        let state = self.0;
-        let remaining = state.frame_borrows.get() - 1;
-        state.frame_borrows.set(remaining);
-        // No borrow left, and frames parked: the flag bit alone.
-        if remaining == RETIRED_FRAMES {
-            free_retired_frames(state);
+        if self.outermost {
+            self.state.frame_borrowed.set(false);
+            if self.state.frames_parked.get() {
+                free_retired_frames(self.state);
+            }
         }
     }
 }
@@ -553,7 +556,7 @@ fn park_retired_frame(state: &ThreadState, frame: ContextFrame) {
     let mut frame = Some(frame);
     let parked = COLD_STATE.try_with(|cold| {
         cold.retired_frames.borrow_mut().extend(frame.take());
-        state.frame_borrows.set(state.frame_borrows.get() | RETIRED_FRAMES);
+        state.frames_parked.set(true);
     });
     if parked.is_err() {
         // The thread is being torn down and the cold state is gone, yet a
@@ -566,7 +569,7 @@ fn park_retired_frame(state: &ThreadState, frame: ContextFrame) {
 
 #[cold]
 fn free_retired_frames(state: &ThreadState) {
-    state.frame_borrows.set(state.frame_borrows.get() & !RETIRED_FRAMES);
+    state.frames_parked.set(false);
     let retired = COLD_STATE.try_with(|cold| std::mem::take(&mut *cold.retired_frames.borrow_mut()));
     // Dropped after the borrow ends: value destructors may use the context.
     drop(retired);
@@ -634,6 +637,22 @@ mod tests {
             ContextFrame::with_current(|inner| assert!(inner.is_empty()));
             assert_eq!(value_of(outer, key), Some(5));
         });
+        COLD_STATE.with(|cold| assert!(cold.retired_frames.borrow().is_empty()));
+    }
+
+    #[test]
+    fn a_nested_borrow_ending_keeps_the_outer_borrow_alive() {
+        let key = StoreKey::allocate();
+        let (value, drops) = counted();
+        ContextFrame::set_current(ContextFrame::empty().with_value(key, value));
+        ContextFrame::with_current(|outer| {
+            ContextFrame::with_current(|_inner| ContextFrame::set_current(ContextFrame::empty()));
+            // The inner borrow has ended; the outer one still reads the frame
+            // that was replaced (and parked) inside it.
+            assert!(outer.get_as::<Counted>(key).is_some());
+            assert_eq!(drops.load(Ordering::Relaxed), 0);
+        });
+        assert_eq!(drops.load(Ordering::Relaxed), 1, "freed when the outermost borrow ended");
         COLD_STATE.with(|cold| assert!(cold.retired_frames.borrow().is_empty()));
     }
 

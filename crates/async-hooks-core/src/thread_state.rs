@@ -19,9 +19,6 @@ use crate::entry::spare::SpareBlocks;
 use crate::frame::ContextFrame;
 use crate::stack::{CurrentResource, EmbedderScope};
 
-/// The flag bit of [`ThreadState::frame_borrows`].
-pub(crate) const RETIRED_FRAMES: usize = 1 << (usize::BITS - 1);
-
 pub(crate) struct ThreadState {
     /// `execution_async_id` of the innermost open scope.
     pub(crate) id: Cell<AsyncId>,
@@ -30,11 +27,14 @@ pub(crate) struct ThreadState {
     pub(crate) resource: Cell<CurrentResource>,
     /// The current context frame.
     pub(crate) frame: FrameSlot,
-    /// How many `ContextFrame::with_current` calls are running here.
-    /// The top bit ([`RETIRED_FRAMES`]) says that
-    /// [`ColdState::retired_frames`] holds frames to free when the count
-    /// drops to 0: one word, so ending a borrow is one compare.
-    pub(crate) frame_borrows: Cell<usize>,
+    /// Whether a `ContextFrame::with_current` call is running here (the
+    /// outermost one clears it). A flag, not a count: entering reads it and
+    /// writes a constant, leaving writes a constant, so back-to-back calls
+    /// form no chain of loads waiting on stores.
+    pub(crate) frame_borrowed: Cell<bool>,
+    /// Whether [`ColdState::retired_frames`] holds frames to free when the
+    /// outermost borrow ends.
+    pub(crate) frames_parked: Cell<bool>,
     /// Vacated store-entry blocks kept for reuse (freed by the cold state's
     /// destructor).
     #[cfg(not(async_hooks_loom))]
@@ -49,7 +49,8 @@ impl ThreadState {
             id: Cell::new(AsyncId::ROOT),
             resource: Cell::new(CurrentResource::ROOT),
             frame: FrameSlot::new(),
-            frame_borrows: Cell::new(0),
+            frame_borrowed: Cell::new(false),
+            frames_parked: Cell::new(false),
             #[cfg(not(async_hooks_loom))]
             spare_blocks: SpareBlocks::new(),
             dispatch: DispatchState::new(),
@@ -263,7 +264,7 @@ fn retire_taken(frame: ContextFrame, spare: usize) {
 }
 
 pub(crate) struct ColdState {
-    /// Frames taken out of the current slot while `frame_borrows > 0`, kept
+    /// Frames taken out of the current slot while `frame_borrowed`, kept
     /// alive until it is 0 again.
     pub(crate) retired_frames: RefCell<Vec<ContextFrame>>,
     /// Scopes opened through the embedder API, which have no guard to keep
