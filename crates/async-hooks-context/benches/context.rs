@@ -29,6 +29,16 @@ fn reads(c: &mut Criterion) {
         group.bench_function("get_inside_run", |b| b.iter(|| consume(STORE.get())));
         group.bench_function("with_inside_run", |b| b.iter(|| STORE.with(|value| consume(value.copied()))));
     });
+    // What the harness costs by itself: consuming an `Option<u64>` that
+    // needs no lookup (a counter, so it is not a constant). Part of every
+    // read row above; reported so that a read's own cost can be told apart.
+    let mut counter = 0_u64;
+    group.bench_function("harness_only", |b| {
+        b.iter(|| {
+            counter = counter.wrapping_add(1);
+            consume(Some(counter))
+        })
+    });
     group.bench_function("run_plus_get", |b| b.iter(|| consume(STORE.run(black_box(7), || STORE.get()))));
     group.finish();
 }
