@@ -5,8 +5,11 @@ use async_hooks_core::ContextFrame;
 /// The values of every storage at one moment, to run code in later
 /// (Node's `AsyncLocalStorage.snapshot()`).
 ///
-/// Capturing is one reference-count increment; running swaps the frame in
-/// and back out.
+/// Capturing takes one count of the current frame: inside a `run` or after
+/// an `enter_with` on this thread, one of the count the thread's frame slot
+/// keeps in reserve (no atomic operation; dropping the snapshot there gives
+/// it back), inside a resource's scope an atomic increment. Running lends
+/// the frame to the thread and restores the caller's after.
 ///
 /// # Examples
 ///

@@ -3,9 +3,10 @@
 //! A [`ContextFrame`] is an immutable map from [`StoreKey`] to value, shared
 //! by reference counting. Every thread has a *current* frame. Every async
 //! resource captures the current frame when it is created (one pointer
-//! clone) and enters it for each of its scopes (a swap, undone when the scope
-//! ends). This is the design of Node 24's `AsyncContextFrame`: the cost of
-//! propagation does not depend on how many stores exist.
+//! clone, usually from the counts the thread's slot keeps in reserve, so no
+//! atomic) and enters it for each of its scopes (a swap, undone when the
+//! scope ends). This is the design of Node 24's `AsyncContextFrame`: the
+//! cost of propagation does not depend on how many stores exist.
 //!
 //! Stores (see `async-hooks-context`) are built on this module; applications
 //! rarely use it directly.
@@ -246,7 +247,13 @@ impl ContextFrame {
         self.repr.as_ref().map(EntryRef::as_ptr) == other.repr.as_ref().map(EntryRef::as_ptr)
     }
 
-    /// A clone of this thread's current frame.
+    /// A handle to this thread's current frame.
+    ///
+    /// When this thread installed the frame itself (`enter_with_value`,
+    /// `set_current`, `enter`), the handle takes one of the counts the slot
+    /// keeps in reserve and touches no atomic; dropped on this thread while
+    /// the frame is still current, it gives the count back. Inside a scope
+    /// that lent its frame to the thread (a resource's), it is a clone.
     #[inline]
     pub fn current() -> ContextFrame {
         THREAD_STATE.with(current_in)
