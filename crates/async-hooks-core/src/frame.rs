@@ -204,8 +204,8 @@ impl ContextFrame {
         ContextFrame::from_entries(old.iter().filter(|entry| entry.key() != key).cloned().collect())
     }
 
-    /// Adds `spare` counts beside this handle (see `FrameSlot`). The frame
-    /// must not be empty.
+    /// Adds `spare` counts beside this handle (see `FrameSlot`); nothing for
+    /// the empty frame, which has no count.
     #[inline]
     pub(crate) fn add_spare_counts(&self, spare: usize) {
         if let Some(entry) = &self.repr {
@@ -276,7 +276,7 @@ impl ContextFrame {
                 // count. The allocation outlives the copy because, while
                 // `frame_borrowed`, every frame taken out of the slot is
                 // parked in `retired_frames` instead of being dropped (see
-                // `retire_in`), and `BorrowGuard` empties `retired_frames` only
+                // `retire_with_spare_counts`), and `BorrowGuard` empties `retired_frames` only
                 // after `f` has returned.
                 let frame = ManuallyDrop::new(unsafe { std::ptr::read(state.frame.as_ptr()) });
                 f(&frame)
