@@ -96,15 +96,31 @@ use crate::task_table::TASK_TABLE;
 /// resource, and the scope of it that its `before` opened.
 struct PollingTask {
     id: Id,
+    entry: PollingEntry,
+}
+
+/// A [`PollingTask`] without its id (the innermost one's id is kept apart,
+/// so that `after` compares ids without moving the entry).
+struct PollingEntry {
     resource: Arc<AsyncResource>,
     scope: UnguardedScope,
 }
 
 /// The tasks being polled on this thread, as a stack in the order their
 /// scopes were opened.
+///
+/// The usual state is one poll or none: `after` then reads two `Cell`s,
+/// compares the id and takes the entry, with no `RefCell` borrow and no
+/// other copy.
 struct PollingTasks {
-    /// The innermost one: the task whose poll is running.
-    innermost: Cell<ManuallyDrop<Option<PollingTask>>>,
+    /// The innermost entry's id: the task whose poll is running. `None`
+    /// exactly when `innermost` is, and then `outer` is empty.
+    innermost_id: Cell<Option<Id>>,
+    /// The innermost entry.
+    innermost: Cell<ManuallyDrop<Option<PollingEntry>>>,
+    /// Whether `outer` holds entries, so that the usual `after` skips its
+    /// borrow.
+    nested: Cell<bool>,
     /// The tasks whose polls enclose the innermost one's, outermost first.
     /// Polls nest only when a task drives another runtime from
     /// `block_in_place`, so this stays empty (and unallocated).
@@ -114,7 +130,9 @@ struct PollingTasks {
 impl PollingTasks {
     const fn new() -> PollingTasks {
         PollingTasks {
+            innermost_id: Cell::new(None),
             innermost: Cell::new(ManuallyDrop::new(None)),
+            nested: Cell::new(false),
             outer: RefCell::new(ManuallyDrop::new(Vec::new())),
         }
     }
@@ -122,10 +140,33 @@ impl PollingTasks {
     /// `task`'s poll starts: it becomes the innermost entry.
     #[inline]
     fn push(&self, task: PollingTask) {
-        let enclosing = ManuallyDrop::into_inner(self.innermost.replace(ManuallyDrop::new(Some(task))));
-        if let Some(enclosing) = enclosing {
-            self.outer.borrow_mut().push(enclosing);
+        if self.innermost_id.get().is_some() {
+            self.push_nested();
         }
+        self.innermost_id.set(Some(task.id));
+        self.innermost.set(ManuallyDrop::new(Some(task.entry)));
+    }
+
+    /// Moves the innermost entry to `outer`: a poll starts inside another.
+    #[cold]
+    #[inline(never)]
+    fn push_nested(&self) {
+        let id = self.innermost_id.take();
+        let entry = ManuallyDrop::into_inner(self.innermost.take());
+        if let (Some(id), Some(entry)) = (id, entry) {
+            self.outer.borrow_mut().push(PollingTask { id, entry });
+            self.nested.set(true);
+        }
+    }
+
+    /// Makes the last entry of `outer`, if any, the innermost one (the
+    /// innermost slot is empty).
+    fn pop_enclosing(&self, outer: &mut Vec<PollingTask>) {
+        if let Some(PollingTask { id, entry }) = outer.pop() {
+            self.innermost_id.set(Some(id));
+            self.innermost.set(ManuallyDrop::new(Some(entry)));
+        }
+        self.nested.set(!outer.is_empty());
     }
 
     /// The poll of task `id` ended: the entries to close, innermost first —
@@ -135,35 +176,41 @@ impl PollingTasks {
     /// outside the thread-local's borrows.
     #[inline]
     fn take(&self, id: Id) -> Taken {
-        let innermost = ManuallyDrop::into_inner(self.innermost.take());
-        match innermost {
-            Some(task) if task.id == id => {
-                let enclosing = self.outer.borrow_mut().pop();
-                self.innermost.set(ManuallyDrop::new(enclosing));
-                Taken::One(task)
+        if self.innermost_id.get() == Some(id) && !self.nested.get() {
+            self.innermost_id.set(None);
+            if let Some(entry) = ManuallyDrop::into_inner(self.innermost.take()) {
+                return Taken::One(PollingTask { id, entry });
             }
-            innermost => self.take_unbalanced(id, innermost),
         }
+        self.take_unusual(id)
     }
 
-    /// [`take`](Self::take) when `id` is not the innermost entry: something
-    /// unbalanced the polls.
+    /// [`take`](Self::take) when polls are nested, or when `id` is not the
+    /// innermost entry: something unbalanced the polls.
     #[cold]
     #[inline(never)]
-    fn take_unbalanced(&self, id: Id, innermost: Option<PollingTask>) -> Taken {
+    fn take_unusual(&self, id: Id) -> Taken {
         let mut outer = self.outer.borrow_mut();
+        if self.innermost_id.get() == Some(id) {
+            // Nested polls, balanced: the innermost one ends.
+            self.innermost_id.set(None);
+            let innermost = ManuallyDrop::into_inner(self.innermost.take());
+            self.pop_enclosing(&mut outer);
+            return Taken::Many(innermost.map(|entry| PollingTask { id, entry }).into_iter().collect());
+        }
         let Some(position) = outer.iter().rposition(|task| task.id == id) else {
             // Not being polled here: leave the stack as it was.
-            drop(outer);
-            self.innermost.set(ManuallyDrop::new(innermost));
             return Taken::Many(Vec::new());
         };
         // `id` and every entry opened after it, innermost first.
-        let mut closing: Vec<PollingTask> = innermost.into_iter().collect();
+        let innermost_id = self.innermost_id.take();
+        let innermost = ManuallyDrop::into_inner(self.innermost.take());
+        let mut closing: Vec<PollingTask> = match (innermost_id, innermost) {
+            (Some(id), Some(entry)) => vec![PollingTask { id, entry }],
+            _ => Vec::new(),
+        };
         closing.extend(outer.drain(position..).rev());
-        let enclosing = outer.pop();
-        drop(outer);
-        self.innermost.set(ManuallyDrop::new(enclosing));
+        self.pop_enclosing(&mut outer);
         Taken::Many(closing)
     }
 }
@@ -185,7 +232,7 @@ thread_local! {
 /// last). The caller closes entries innermost first.
 #[inline]
 fn close(task: PollingTask) {
-    let PollingTask { id: _, resource, scope } = task;
+    let PollingTask { id: _, entry: PollingEntry { resource, scope } } = task;
     // SAFETY: `scope` was returned by `resource.enter_unguarded()` on this
     // thread (entries never leave their thread: the slot is a thread-local
     // and the scope `!Send`). Since then, `resource` was kept alive and in
@@ -226,7 +273,7 @@ pub(crate) fn on_before_task_poll(meta: &TaskMeta<'_>) {
     // the module docs). If the slot cannot be reached, the scope is exited
     // at once, before `resource` is dropped, with nothing opened since.
     let scope = unsafe { resource.enter_unguarded() };
-    let mut task = Some(PollingTask { id, resource, scope });
+    let mut task = Some(PollingTask { id, entry: PollingEntry { resource, scope } });
     let _ = POLLING.try_with(|polling| {
         if let Some(task) = task.take() {
             polling.push(task);
@@ -294,7 +341,7 @@ mod tests {
         // SAFETY: the entry keeps `resource` alive; the tests close entries
         // only through `close`, in the order `take` returns them.
         let scope = unsafe { resource.enter_unguarded() };
-        polling.push(PollingTask { id, resource, scope });
+        polling.push(PollingTask { id, entry: PollingEntry { resource, scope } });
         async_id
     }
 
@@ -355,7 +402,9 @@ mod tests {
         assert_eq!(execution_async_id(), async_ids[0], "an unknown id leaves the stack alone");
         assert_eq!(after(&polling, ids[0]), [ids[0]]);
         assert_eq!(execution_async_id(), AsyncId::ROOT);
+        assert!(polling.innermost_id.get().is_none());
         assert!(ManuallyDrop::into_inner(polling.innermost.take()).is_none());
         assert!(polling.outer.borrow().is_empty());
+        assert!(!polling.nested.get());
     }
 }
