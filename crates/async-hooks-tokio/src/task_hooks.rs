@@ -38,15 +38,17 @@
 //! thread that opened it, and scopes on a thread are exited in the reverse
 //! order they were opened. Here:
 //!
-//! - **Alive.** Each polling-slot entry holds its own `Arc` to the
-//!   resource *and* the `UnguardedScope`, and the only code that takes an
-//!   entry out of the slot ([`close`]) exits the scope before the `Arc` is
-//!   dropped. The table's handle is irrelevant to this: `terminate` (inside
+//! - **Alive.** Each polling-slot entry holds its own counted handle to
+//!   the resource (a [`TaskRef`]: its task cell keeps the resource in place
+//!   until the last handle is dropped, like an `Arc`, see
+//!   [`task_cell`](crate::task_cell)) *and* the `UnguardedScope`, and the
+//!   only code that takes an entry out of the slot ([`close`]) exits the
+//!   scope before the handle is released. The table's handle is irrelevant to this: `terminate` (inside
 //!   the poll, on another worker, or at shutdown) drops only the table's
 //!   handle, never a slot's. The multi-thread quirk (poll *n*'s `after` on
 //!   worker A after poll *n+1*'s `before` on worker B, or even after the
 //!   task ended on B) is covered by the same fact: A's entry keeps A's
-//!   `Arc`.
+//!   handle.
 //! - **Same thread.** The slot is a thread-local, and `UnguardedScope` is
 //!   `!Send`, so an entry cannot leave the thread that opened it.
 //! - **Stack order.** Entries are kept as a stack in the order their scopes
@@ -84,12 +86,12 @@
 use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
 
-use async_hooks_core::{AsyncResource, UnguardedScope};
+use async_hooks_core::UnguardedScope;
 use tokio::runtime::TaskMeta;
 use tokio::task::Id;
 
 use crate::spawn::{TASK_RESOURCE_TYPE, task_resource};
-use crate::sync::Arc;
+use crate::task_cell::TaskRef;
 use crate::task_table::TASK_TABLE;
 
 /// A task being polled on this thread: this thread's handle to its
@@ -102,7 +104,7 @@ struct PollingTask {
 /// A [`PollingTask`] without its id (the innermost one's id is kept apart,
 /// so that `after` compares ids without moving the entry).
 struct PollingEntry {
-    resource: Arc<AsyncResource>,
+    resource: TaskRef,
     scope: UnguardedScope,
 }
 
@@ -236,27 +238,27 @@ fn close(task: PollingTask) {
     // SAFETY: `scope` was returned by `resource.enter_unguarded()` on this
     // thread (entries never leave their thread: the slot is a thread-local
     // and the scope `!Send`). Since then, `resource` was kept alive and in
-    // place by this entry's own `Arc`, which is dropped only below, after
-    // the exit. Every scope opened on this thread after this one has been
+    // place by this entry's own counted handle, which is released only
+    // below, after the exit. Every scope opened on this thread after this one has been
     // exited: ours because entries are closed innermost first (`take`),
     // others by the argument in the module docs (*Stack order*).
-    unsafe { resource.exit_unguarded(scope) };
+    unsafe { resource.resource().exit_unguarded(scope) };
     // If the task terminated, the table no longer holds it and this may be
-    // the last handle: dropping it dispatches `destroy`, after this `after`.
-    drop(resource);
+    // the last handle: releasing it dispatches `destroy`, after this `after`.
+    TASK_TABLE.release(resource);
 }
 
 /// `on_task_spawn`: the task becomes a resource, created on the spawning
 /// thread in the spawner's scope.
 #[inline]
 pub(crate) fn on_task_spawn(meta: &TaskMeta<'_>) {
-    let resource = Arc::new(task_resource(TASK_RESOURCE_TYPE, meta.spawned_at()));
+    let resource = task_resource(TASK_RESOURCE_TYPE, meta.spawned_at());
     if let Some(stale) = TASK_TABLE.insert(meta.id(), resource) {
         // tokio reused the id of a task whose end we never saw (possible
         // in principle once a task and all its handles are gone): close
-        // the old lifecycle rather than lose it (dropping the last handle
+        // the old lifecycle rather than lose it (releasing the last handle
         // dispatches `destroy`).
-        drop(stale);
+        TASK_TABLE.release(stale);
     }
 }
 
@@ -267,12 +269,13 @@ pub(crate) fn on_before_task_poll(meta: &TaskMeta<'_>) {
     let Some(resource) = TASK_TABLE.get(id) else {
         return;
     };
-    // SAFETY: `resource` is this entry's own `Arc`; it moves into the
-    // polling slot with the scope below, and the slot exits the scope
-    // before dropping it, on this thread, innermost first (see `close` and
+    // SAFETY: `resource` is this entry's own counted handle (the resource
+    // stays in place in its cell while it lives); it moves into the polling
+    // slot with the scope below, and the slot exits the scope before
+    // releasing it, on this thread, innermost first (see `close` and
     // the module docs). If the slot cannot be reached, the scope is exited
-    // at once, before `resource` is dropped, with nothing opened since.
-    let scope = unsafe { resource.enter_unguarded() };
+    // at once, before `resource` is released, with nothing opened since.
+    let scope = unsafe { resource.resource().enter_unguarded() };
     let mut task = Some(PollingTask { id, entry: PollingEntry { resource, scope } });
     let _ = POLLING.try_with(|polling| {
         if let Some(task) = task.take() {
@@ -319,7 +322,9 @@ pub(crate) fn after_task_poll(id: Id) {
 pub(crate) fn on_task_terminate(meta: &TaskMeta<'_>) {
     // Unknown ids are blocking tasks and worker threads: not ours, and
     // `remove` returns `None` for them.
-    drop(TASK_TABLE.remove(meta.id()));
+    if let Some(handle) = TASK_TABLE.remove(meta.id()) {
+        TASK_TABLE.release(handle);
+    }
 }
 
 /// How many tasks of runtimes with automatic propagation are alive.
@@ -331,16 +336,20 @@ pub(crate) fn live_task_count() -> usize {
 mod tests {
     use super::*;
     use crate::task_table::task_ids;
-    use async_hooks_core::{AsyncId, execution_async_id};
+    use async_hooks_core::{AsyncId, AsyncResource, execution_async_id};
 
     /// Opens a scope of a new resource for task `id` and pushes its entry,
     /// as `on_before_task_poll` does.
     fn open(polling: &PollingTasks, id: Id) -> AsyncId {
-        let resource = Arc::new(AsyncResource::new("Test"));
-        let async_id = resource.async_id();
+        // A task cell whose only handle is the entry's, as after the task
+        // terminated.
+        assert!(TASK_TABLE.insert(id, AsyncResource::new("Test")).is_none());
+        let resource = TASK_TABLE.get(id).expect("tracked");
+        TASK_TABLE.release(TASK_TABLE.remove(id).expect("tracked"));
+        let async_id = resource.resource().async_id();
         // SAFETY: the entry keeps `resource` alive; the tests close entries
         // only through `close`, in the order `take` returns them.
-        let scope = unsafe { resource.enter_unguarded() };
+        let scope = unsafe { resource.resource().enter_unguarded() };
         polling.push(PollingTask { id, entry: PollingEntry { resource, scope } });
         async_id
     }
