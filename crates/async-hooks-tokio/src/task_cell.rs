@@ -86,7 +86,7 @@ impl TaskRef {
         // included, was dropped (module docs).
         match unsafe { &*self.cell.resource.get() } {
             Some(resource) => resource,
-            None => unreachable!("a counted task cell holds its resource"),
+            None => unreachable!("bug in async-hooks-tokio: a counted task cell has no resource"),
         }
     }
 
@@ -201,7 +201,7 @@ impl FreeCells {
             .map(|_| TaskCell { refs: AtomicUsize::new(0), resource: ResourceSlot::new(None), home })
             .collect();
         let slab: &'static [TaskCell] = Box::leak(slab.into_boxed_slice());
-        let (first, rest) = slab.split_first().expect("a slab has cells");
+        let (first, rest) = slab.split_first().expect("bug in async-hooks-tokio: an empty slab of task cells");
         self.cells.extend(rest.iter().rev());
         first
     }
