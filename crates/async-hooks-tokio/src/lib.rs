@@ -101,8 +101,11 @@
 //!   a task's next poll on another worker can be dispatched before the
 //!   `after` of its previous poll. Pairs are exact per thread.
 //! - The only `unsafe` code is the hook tier's per-poll scope (an unguarded
-//!   core scope kept open between tokio's before- and after-poll hooks);
-//!   `src/task_hooks.rs` argues its soundness. Everything else is safe code.
+//!   core scope kept open between tokio's before- and after-poll hooks),
+//!   whose soundness `src/task_hooks.rs` argues, and the task cells that
+//!   hold the hook tier's resources (a reference count over never-freed
+//!   cells), whose protocol `src/task_cell.rs` states and the loom models
+//!   check. Everything else is safe code.
 //!
 //! [async-hooks]: https://github.com/async-hooks-rs/async-hooks
 
@@ -112,11 +115,16 @@ mod install;
 mod join_set;
 mod spawn;
 #[cfg(any(tokio_unstable, async_hooks_loom))]
+#[allow(unsafe_code)] // the task cells' resource slot; see `task_cell`
 mod sync;
 #[cfg(tokio_unstable)]
 #[allow(unsafe_code)] // unguarded per-poll scopes; see the module's docs
 mod task_hooks;
 // Also built for the loom models without the hooks; only they use it then.
+#[cfg(any(tokio_unstable, async_hooks_loom))]
+#[cfg_attr(not(tokio_unstable), allow(dead_code))]
+#[allow(unsafe_code)] // a reference count over never-freed cells; see the module's docs
+mod task_cell;
 #[cfg(any(tokio_unstable, async_hooks_loom))]
 #[cfg_attr(not(tokio_unstable), allow(dead_code))]
 mod task_table;

@@ -1,6 +1,7 @@
-//! The task table's shard lock and handles, from `spin` and `std` or, under
-//! `--cfg async_hooks_loom`, from [loom] so that the table can be
-//! model-checked at the same paths.
+//! The task table's shard lock and the task cells' count, fence and
+//! resource slot, from `spin` and `std` or, under `--cfg async_hooks_loom`,
+//! from [loom] so that the table and its cells can be model-checked at the
+//! same paths.
 //!
 //! [`ShardLock`] is a spin lock (`spin::mutex::SpinMutex`) because an
 //! uncontended lock and unlock is then one atomic read-modify-write, not two:
@@ -11,12 +12,9 @@
 //!
 //! [loom]: https://docs.rs/loom
 
-/// The task handles' reference count: loom's under `--cfg async_hooks_loom`,
-/// so that a model sees the order a handle's last drop gives.
+/// loom's `Arc` for the loom models' shared state.
 #[cfg(async_hooks_loom)]
 pub(crate) use loom::sync::Arc;
-#[cfg(not(async_hooks_loom))]
-pub(crate) use std::sync::Arc;
 
 /// A lock held for a few instructions at a time; loom's `Mutex` under
 /// `--cfg async_hooks_loom`.
@@ -59,5 +57,57 @@ impl<T> ShardLock<T> {
         // poisoned lock carries no broken invariant.
         #[cfg(async_hooks_loom)]
         return self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+}
+
+/// The task cells' reference count and its fence: loom's under
+/// `--cfg async_hooks_loom`.
+#[cfg(async_hooks_loom)]
+pub(crate) use loom::sync::atomic::{AtomicUsize, fence};
+#[cfg(not(async_hooks_loom))]
+pub(crate) use std::sync::atomic::{AtomicUsize, fence};
+
+/// A task cell's resource slot: `std`'s `UnsafeCell`, or loom's, which
+/// checks that no access of the models races with a write.
+pub(crate) struct ResourceSlot<T> {
+    #[cfg(not(async_hooks_loom))]
+    inner: std::cell::UnsafeCell<T>,
+    #[cfg(async_hooks_loom)]
+    inner: loom::cell::UnsafeCell<T>,
+}
+
+impl<T> ResourceSlot<T> {
+    pub(crate) fn new(value: T) -> ResourceSlot<T> {
+        #[cfg(not(async_hooks_loom))]
+        return ResourceSlot { inner: std::cell::UnsafeCell::new(value) };
+        #[cfg(async_hooks_loom)]
+        return ResourceSlot { inner: loom::cell::UnsafeCell::new(value) };
+    }
+
+    /// A pointer to read the value through.
+    ///
+    /// # Safety
+    ///
+    /// No write may race with the reads made through it (under loom, only
+    /// this call is checked, not the reads made later).
+    #[inline(always)]
+    pub(crate) unsafe fn get(&self) -> *const T {
+        #[cfg(not(async_hooks_loom))]
+        return self.inner.get();
+        #[cfg(async_hooks_loom)]
+        return self.inner.with(|pointer| pointer);
+    }
+
+    /// Calls `f` with a pointer to write the value through.
+    ///
+    /// # Safety
+    ///
+    /// No other access may race with the call.
+    #[inline(always)]
+    pub(crate) unsafe fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(not(async_hooks_loom))]
+        return f(self.inner.get());
+        #[cfg(async_hooks_loom)]
+        return self.inner.with_mut(f);
     }
 }

@@ -38,15 +38,17 @@
 //! thread that opened it, and scopes on a thread are exited in the reverse
 //! order they were opened. Here:
 //!
-//! - **Alive.** Each polling-slot entry holds its own `Arc` to the
-//!   resource *and* the `UnguardedScope`, and the only code that takes an
-//!   entry out of the slot ([`close`]) exits the scope before the `Arc` is
-//!   dropped. The table's handle is irrelevant to this: `terminate` (inside
+//! - **Alive.** Each polling-slot entry holds its own counted handle to
+//!   the resource (a [`TaskRef`]: its task cell keeps the resource in place
+//!   until the last handle is dropped, like an `Arc`, see
+//!   [`task_cell`](crate::task_cell)) *and* the `UnguardedScope`, and the
+//!   only code that takes an entry out of the slot ([`close`]) exits the
+//!   scope before the handle is released. The table's handle is irrelevant to this: `terminate` (inside
 //!   the poll, on another worker, or at shutdown) drops only the table's
 //!   handle, never a slot's. The multi-thread quirk (poll *n*'s `after` on
 //!   worker A after poll *n+1*'s `before` on worker B, or even after the
 //!   task ended on B) is covered by the same fact: A's entry keeps A's
-//!   `Arc`.
+//!   handle.
 //! - **Same thread.** The slot is a thread-local, and `UnguardedScope` is
 //!   `!Send`, so an entry cannot leave the thread that opened it.
 //! - **Stack order.** Entries are kept as a stack in the order their scopes
@@ -84,27 +86,43 @@
 use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
 
-use async_hooks_core::{AsyncResource, UnguardedScope};
+use async_hooks_core::UnguardedScope;
 use tokio::runtime::TaskMeta;
 use tokio::task::Id;
 
 use crate::spawn::{TASK_RESOURCE_TYPE, task_resource};
-use crate::sync::Arc;
+use crate::task_cell::TaskRef;
 use crate::task_table::TASK_TABLE;
 
 /// A task being polled on this thread: this thread's handle to its
 /// resource, and the scope of it that its `before` opened.
 struct PollingTask {
     id: Id,
-    resource: Arc<AsyncResource>,
+    entry: PollingEntry,
+}
+
+/// A [`PollingTask`] without its id (the innermost one's id is kept apart,
+/// so that `after` compares ids without moving the entry).
+struct PollingEntry {
+    resource: TaskRef,
     scope: UnguardedScope,
 }
 
 /// The tasks being polled on this thread, as a stack in the order their
 /// scopes were opened.
+///
+/// The usual state is one poll or none: `after` then reads two `Cell`s,
+/// compares the id and takes the entry, with no `RefCell` borrow and no
+/// other copy.
 struct PollingTasks {
-    /// The innermost one: the task whose poll is running.
-    innermost: Cell<ManuallyDrop<Option<PollingTask>>>,
+    /// The innermost entry's id: the task whose poll is running. `None`
+    /// exactly when `innermost` is, and then `outer` is empty.
+    innermost_id: Cell<Option<Id>>,
+    /// The innermost entry.
+    innermost: Cell<ManuallyDrop<Option<PollingEntry>>>,
+    /// Whether `outer` holds entries, so that the usual `after` skips its
+    /// borrow.
+    nested: Cell<bool>,
     /// The tasks whose polls enclose the innermost one's, outermost first.
     /// Polls nest only when a task drives another runtime from
     /// `block_in_place`, so this stays empty (and unallocated).
@@ -114,7 +132,9 @@ struct PollingTasks {
 impl PollingTasks {
     const fn new() -> PollingTasks {
         PollingTasks {
+            innermost_id: Cell::new(None),
             innermost: Cell::new(ManuallyDrop::new(None)),
+            nested: Cell::new(false),
             outer: RefCell::new(ManuallyDrop::new(Vec::new())),
         }
     }
@@ -122,10 +142,33 @@ impl PollingTasks {
     /// `task`'s poll starts: it becomes the innermost entry.
     #[inline]
     fn push(&self, task: PollingTask) {
-        let enclosing = ManuallyDrop::into_inner(self.innermost.replace(ManuallyDrop::new(Some(task))));
-        if let Some(enclosing) = enclosing {
-            self.outer.borrow_mut().push(enclosing);
+        if self.innermost_id.get().is_some() {
+            self.push_nested();
         }
+        self.innermost_id.set(Some(task.id));
+        self.innermost.set(ManuallyDrop::new(Some(task.entry)));
+    }
+
+    /// Moves the innermost entry to `outer`: a poll starts inside another.
+    #[cold]
+    #[inline(never)]
+    fn push_nested(&self) {
+        let id = self.innermost_id.take();
+        let entry = ManuallyDrop::into_inner(self.innermost.take());
+        if let (Some(id), Some(entry)) = (id, entry) {
+            self.outer.borrow_mut().push(PollingTask { id, entry });
+            self.nested.set(true);
+        }
+    }
+
+    /// Makes the last entry of `outer`, if any, the innermost one (the
+    /// innermost slot is empty).
+    fn pop_enclosing(&self, outer: &mut Vec<PollingTask>) {
+        if let Some(PollingTask { id, entry }) = outer.pop() {
+            self.innermost_id.set(Some(id));
+            self.innermost.set(ManuallyDrop::new(Some(entry)));
+        }
+        self.nested.set(!outer.is_empty());
     }
 
     /// The poll of task `id` ended: the entries to close, innermost first —
@@ -135,35 +178,41 @@ impl PollingTasks {
     /// outside the thread-local's borrows.
     #[inline]
     fn take(&self, id: Id) -> Taken {
-        let innermost = ManuallyDrop::into_inner(self.innermost.take());
-        match innermost {
-            Some(task) if task.id == id => {
-                let enclosing = self.outer.borrow_mut().pop();
-                self.innermost.set(ManuallyDrop::new(enclosing));
-                Taken::One(task)
+        if self.innermost_id.get() == Some(id) && !self.nested.get() {
+            self.innermost_id.set(None);
+            if let Some(entry) = ManuallyDrop::into_inner(self.innermost.take()) {
+                return Taken::One(PollingTask { id, entry });
             }
-            innermost => self.take_unbalanced(id, innermost),
         }
+        self.take_unusual(id)
     }
 
-    /// [`take`](Self::take) when `id` is not the innermost entry: something
-    /// unbalanced the polls.
+    /// [`take`](Self::take) when polls are nested, or when `id` is not the
+    /// innermost entry: something unbalanced the polls.
     #[cold]
     #[inline(never)]
-    fn take_unbalanced(&self, id: Id, innermost: Option<PollingTask>) -> Taken {
+    fn take_unusual(&self, id: Id) -> Taken {
         let mut outer = self.outer.borrow_mut();
+        if self.innermost_id.get() == Some(id) {
+            // Nested polls, balanced: the innermost one ends.
+            self.innermost_id.set(None);
+            let innermost = ManuallyDrop::into_inner(self.innermost.take());
+            self.pop_enclosing(&mut outer);
+            return Taken::Many(innermost.map(|entry| PollingTask { id, entry }).into_iter().collect());
+        }
         let Some(position) = outer.iter().rposition(|task| task.id == id) else {
             // Not being polled here: leave the stack as it was.
-            drop(outer);
-            self.innermost.set(ManuallyDrop::new(innermost));
             return Taken::Many(Vec::new());
         };
         // `id` and every entry opened after it, innermost first.
-        let mut closing: Vec<PollingTask> = innermost.into_iter().collect();
+        let innermost_id = self.innermost_id.take();
+        let innermost = ManuallyDrop::into_inner(self.innermost.take());
+        let mut closing: Vec<PollingTask> = match (innermost_id, innermost) {
+            (Some(id), Some(entry)) => vec![PollingTask { id, entry }],
+            _ => Vec::new(),
+        };
         closing.extend(outer.drain(position..).rev());
-        let enclosing = outer.pop();
-        drop(outer);
-        self.innermost.set(ManuallyDrop::new(enclosing));
+        self.pop_enclosing(&mut outer);
         Taken::Many(closing)
     }
 }
@@ -185,31 +234,31 @@ thread_local! {
 /// last). The caller closes entries innermost first.
 #[inline]
 fn close(task: PollingTask) {
-    let PollingTask { id: _, resource, scope } = task;
+    let PollingTask { id: _, entry: PollingEntry { resource, scope } } = task;
     // SAFETY: `scope` was returned by `resource.enter_unguarded()` on this
     // thread (entries never leave their thread: the slot is a thread-local
     // and the scope `!Send`). Since then, `resource` was kept alive and in
-    // place by this entry's own `Arc`, which is dropped only below, after
-    // the exit. Every scope opened on this thread after this one has been
+    // place by this entry's own counted handle, which is released only
+    // below, after the exit. Every scope opened on this thread after this one has been
     // exited: ours because entries are closed innermost first (`take`),
     // others by the argument in the module docs (*Stack order*).
-    unsafe { resource.exit_unguarded(scope) };
+    unsafe { resource.resource().exit_unguarded(scope) };
     // If the task terminated, the table no longer holds it and this may be
-    // the last handle: dropping it dispatches `destroy`, after this `after`.
-    drop(resource);
+    // the last handle: releasing it dispatches `destroy`, after this `after`.
+    TASK_TABLE.release(resource);
 }
 
 /// `on_task_spawn`: the task becomes a resource, created on the spawning
 /// thread in the spawner's scope.
 #[inline]
 pub(crate) fn on_task_spawn(meta: &TaskMeta<'_>) {
-    let resource = Arc::new(task_resource(TASK_RESOURCE_TYPE, meta.spawned_at()));
+    let resource = task_resource(TASK_RESOURCE_TYPE, meta.spawned_at());
     if let Some(stale) = TASK_TABLE.insert(meta.id(), resource) {
         // tokio reused the id of a task whose end we never saw (possible
         // in principle once a task and all its handles are gone): close
-        // the old lifecycle rather than lose it (dropping the last handle
+        // the old lifecycle rather than lose it (releasing the last handle
         // dispatches `destroy`).
-        drop(stale);
+        TASK_TABLE.release(stale);
     }
 }
 
@@ -220,13 +269,14 @@ pub(crate) fn on_before_task_poll(meta: &TaskMeta<'_>) {
     let Some(resource) = TASK_TABLE.get(id) else {
         return;
     };
-    // SAFETY: `resource` is this entry's own `Arc`; it moves into the
-    // polling slot with the scope below, and the slot exits the scope
-    // before dropping it, on this thread, innermost first (see `close` and
+    // SAFETY: `resource` is this entry's own counted handle (the resource
+    // stays in place in its cell while it lives); it moves into the polling
+    // slot with the scope below, and the slot exits the scope before
+    // releasing it, on this thread, innermost first (see `close` and
     // the module docs). If the slot cannot be reached, the scope is exited
-    // at once, before `resource` is dropped, with nothing opened since.
-    let scope = unsafe { resource.enter_unguarded() };
-    let mut task = Some(PollingTask { id, resource, scope });
+    // at once, before `resource` is released, with nothing opened since.
+    let scope = unsafe { resource.resource().enter_unguarded() };
+    let mut task = Some(PollingTask { id, entry: PollingEntry { resource, scope } });
     let _ = POLLING.try_with(|polling| {
         if let Some(task) = task.take() {
             polling.push(task);
@@ -272,7 +322,9 @@ pub(crate) fn after_task_poll(id: Id) {
 pub(crate) fn on_task_terminate(meta: &TaskMeta<'_>) {
     // Unknown ids are blocking tasks and worker threads: not ours, and
     // `remove` returns `None` for them.
-    drop(TASK_TABLE.remove(meta.id()));
+    if let Some(handle) = TASK_TABLE.remove(meta.id()) {
+        TASK_TABLE.release(handle);
+    }
 }
 
 /// How many tasks of runtimes with automatic propagation are alive.
@@ -284,17 +336,21 @@ pub(crate) fn live_task_count() -> usize {
 mod tests {
     use super::*;
     use crate::task_table::task_ids;
-    use async_hooks_core::{AsyncId, execution_async_id};
+    use async_hooks_core::{AsyncId, AsyncResource, execution_async_id};
 
     /// Opens a scope of a new resource for task `id` and pushes its entry,
     /// as `on_before_task_poll` does.
     fn open(polling: &PollingTasks, id: Id) -> AsyncId {
-        let resource = Arc::new(AsyncResource::new("Test"));
-        let async_id = resource.async_id();
+        // A task cell whose only handle is the entry's, as after the task
+        // terminated.
+        assert!(TASK_TABLE.insert(id, AsyncResource::new("Test")).is_none());
+        let resource = TASK_TABLE.get(id).expect("tracked");
+        TASK_TABLE.release(TASK_TABLE.remove(id).expect("tracked"));
+        let async_id = resource.resource().async_id();
         // SAFETY: the entry keeps `resource` alive; the tests close entries
         // only through `close`, in the order `take` returns them.
-        let scope = unsafe { resource.enter_unguarded() };
-        polling.push(PollingTask { id, resource, scope });
+        let scope = unsafe { resource.resource().enter_unguarded() };
+        polling.push(PollingTask { id, entry: PollingEntry { resource, scope } });
         async_id
     }
 
@@ -355,7 +411,9 @@ mod tests {
         assert_eq!(execution_async_id(), async_ids[0], "an unknown id leaves the stack alone");
         assert_eq!(after(&polling, ids[0]), [ids[0]]);
         assert_eq!(execution_async_id(), AsyncId::ROOT);
+        assert!(polling.innermost_id.get().is_none());
         assert!(ManuallyDrop::into_inner(polling.innermost.take()).is_none());
         assert!(polling.outer.borrow().is_empty());
+        assert!(!polling.nested.get());
     }
 }

@@ -30,7 +30,10 @@
 //!
 //! # Handles
 //!
-//! Entries are `Arc`s, and stay in the table for the task's whole life
+//! Entries are counted handles to task cells ([`TaskRef`]; `Arc`-like, but
+//! the cells are allocated by the shards and recycled through their free
+//! lists, see [`task_cell`](crate::task_cell)), and stay in the table for
+//! the task's whole life
 //! (until `terminate`), because on the multi-thread runtime two workers can
 //! hold a task at once: tokio calls its after-poll hook only after the task
 //! may already have been rescheduled, so worker B can start poll n+1 (and
@@ -44,17 +47,18 @@
 //! code runs. Every method takes the shard lock, does one slot (or overflow
 //! map) operation and releases it; resources are created before
 //! [`TaskTable::insert`] and dropped (dispatching `destroy` to user hooks)
-//! after [`TaskTable::remove`] returned, so a hook that spawns a task, or a
-//! task table access from a user callback, can never deadlock. The table
-//! has no `unsafe` and no atomics of its own: each shard is a
+//! by [`TaskTable::release`] before it takes a lock to put the cell back,
+//! so a hook that spawns a task, or a task table access from a user
+//! callback, can never deadlock. The table itself has no `unsafe` and no
+//! atomics (the cells' counts are in `task_cell.rs`): each shard is a
 //! `spin::mutex::SpinMutex` (below; loom's `Mutex` in the loom models, see
 //! `sync.rs`).
 //!
 //! # Why a spin lock
 //!
-//! Every table operation is one lock and one unlock, four operations per
-//! task (insert, a lookup per poll, removal), so the lock's own cost is paid
-//! on every task. `std`'s futex mutex unlocks with a swap (to learn whether
+//! Every table operation is one lock and one unlock, several per task
+//! (insert, a lookup per poll, removal, and giving the task's cell back to
+//! its free list), so the lock's own cost is paid on every task. `std`'s futex mutex unlocks with a swap (to learn whether
 //! a waiter must be woken): two atomic read-modify-writes per operation. A
 //! spin lock unlocks with a plain release store: one. A shard is held for
 //! one slot operation (no user code, no core call, no `destroy`), two
@@ -71,7 +75,8 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use async_hooks_core::AsyncResource;
 use tokio::task::Id;
 
-use crate::sync::{Arc, ShardGuard, ShardLock};
+use crate::sync::{ShardGuard, ShardLock};
+use crate::task_cell::{FreeCells, TaskRef};
 
 /// How many shards; a power of two. Far more than the cores of any machine
 /// this is likely to run on, so contention stays rare. Two under loom, to
@@ -110,9 +115,9 @@ struct Shard {
 
 /// One entry: a task id and the table's handle to its resource (`Id` is
 /// non-zero, so a free slot costs no extra word).
-type Slot = Option<(Id, Arc<AsyncResource>)>;
+type Slot = Option<(Id, TaskRef)>;
 
-type OverflowMap = HashMap<Id, Arc<AsyncResource>, BuildHasherDefault<IdHasher>>;
+type OverflowMap = HashMap<Id, TaskRef, BuildHasherDefault<IdHasher>>;
 
 /// The tasks of one shard: a direct-mapped slot array indexed by the id's
 /// [`slot_key`], and an overflow map for ids whose slot another task holds.
@@ -125,11 +130,13 @@ struct ShardMap {
     overflow: Option<OverflowMap>,
     /// How many tasks the shard holds, in slots and overflow.
     len: usize,
+    /// The shard's free task cells (see [`task_cell`](crate::task_cell)).
+    free: FreeCells,
 }
 
 impl ShardMap {
     const fn new() -> ShardMap {
-        ShardMap { slots: Vec::new(), overflow: None, len: 0 }
+        ShardMap { slots: Vec::new(), overflow: None, len: 0, free: FreeCells::new() }
     }
 
     #[inline]
@@ -142,7 +149,7 @@ impl ShardMap {
         self.overflow.as_ref().map_or(0, HashMap::len)
     }
 
-    fn insert(&mut self, id: Id, resource: Arc<AsyncResource>) -> Option<Arc<AsyncResource>> {
+    fn insert(&mut self, id: Id, resource: TaskRef) -> Option<TaskRef> {
         if self.slots.is_empty() {
             self.slots.resize_with(INITIAL_SLOTS, || None);
         }
@@ -194,17 +201,17 @@ impl ShardMap {
     }
 
     #[inline]
-    fn get(&self, id: Id) -> Option<Arc<AsyncResource>> {
+    fn get(&self, id: Id) -> Option<TaskRef> {
         if self.slots.is_empty() {
             return None;
         }
         match &self.slots[self.slot_index(slot_key(id))] {
-            Some((held, resource)) if *held == id => Some(Arc::clone(resource)),
-            _ => self.overflow.as_ref().and_then(|overflow| overflow.get(&id).cloned()),
+            Some((held, resource)) if *held == id => Some(resource.acquire()),
+            _ => self.overflow.as_ref().and_then(|overflow| overflow.get(&id).map(TaskRef::acquire)),
         }
     }
 
-    fn remove(&mut self, id: Id) -> Option<Arc<AsyncResource>> {
+    fn remove(&mut self, id: Id) -> Option<TaskRef> {
         if self.slots.is_empty() {
             return None;
         }
@@ -237,24 +244,39 @@ impl TaskTable {
         self.shards[shard_index(id)].map.lock()
     }
 
-    /// Adds the resource of a task that was just spawned. Returns the
-    /// resource of an earlier task with the same id, if tokio reused an id
-    /// whose task this table still tracks (the caller destroys it).
+    /// Adds the resource of a task that was just spawned, in a cell of
+    /// the task's shard. Returns the table's handle to an earlier task with
+    /// the same id, if tokio reused an id whose task this table still
+    /// tracks (the caller releases it, which destroys it).
     #[inline]
-    pub(crate) fn insert(&self, id: Id, resource: Arc<AsyncResource>) -> Option<Arc<AsyncResource>> {
-        self.shard(id).insert(id, resource)
+    pub(crate) fn insert(&self, id: Id, resource: AsyncResource) -> Option<TaskRef> {
+        let index = shard_index(id);
+        let mut shard = self.shards[index].map.lock();
+        let handle = shard.free.occupy(resource, index);
+        shard.insert(id, handle)
     }
 
     /// A handle to the resource of task `id`, if it is tracked.
     #[inline]
-    pub(crate) fn get(&self, id: Id) -> Option<Arc<AsyncResource>> {
+    pub(crate) fn get(&self, id: Id) -> Option<TaskRef> {
         self.shard(id).get(id)
     }
 
-    /// Stops tracking task `id`, returning its resource.
+    /// Stops tracking task `id`, returning the table's handle to its
+    /// resource (for [`release`](Self::release)).
     #[inline]
-    pub(crate) fn remove(&self, id: Id) -> Option<Arc<AsyncResource>> {
+    pub(crate) fn remove(&self, id: Id) -> Option<TaskRef> {
         self.shard(id).remove(id)
+    }
+
+    /// Drops a handle this table gave out. If it was the last, the resource
+    /// is dropped (dispatching `destroy`, with no lock held) and its cell
+    /// goes back on its shard's free list.
+    #[inline]
+    pub(crate) fn release(&self, handle: TaskRef) {
+        if let Some(free) = handle.release() {
+            self.shards[free.home()].map.lock().free.put(free);
+        }
     }
 
     /// How many tasks are tracked. Locks every shard in turn: a diagnostic,
@@ -348,8 +370,8 @@ pub(crate) fn task_ids(n: usize) -> Vec<Id> {
 mod tests {
     use super::*;
 
-    fn resource() -> Arc<AsyncResource> {
-        Arc::new(AsyncResource::new("Test"))
+    fn resource() -> AsyncResource {
+        AsyncResource::new("Test")
     }
 
     #[test]
@@ -361,9 +383,12 @@ mod tests {
         }
         assert_eq!(table.len(), 200);
         let first = table.get(ids[0]).expect("tracked");
-        assert!(Arc::ptr_eq(&first, &table.get(ids[0]).expect("tracked")));
+        let again = table.get(ids[0]).expect("tracked");
+        assert!(first.ptr_eq(&again));
+        table.release(first);
+        table.release(again);
         for id in &ids {
-            assert!(table.remove(*id).is_some());
+            table.release(table.remove(*id).expect("tracked"));
             assert!(table.remove(*id).is_none(), "removed once");
             assert!(table.get(*id).is_none());
         }
@@ -371,15 +396,45 @@ mod tests {
     }
 
     #[test]
+    fn released_cells_are_reused_and_destroyed_after_the_last_handle() {
+        use async_hooks_core::{HookCallbacks, create_hook};
+        use std::sync::Mutex;
+        static DESTROYED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+        let hook = create_hook(HookCallbacks::new().on_destroy(|id| DESTROYED.lock().unwrap().push(id.as_u64())));
+        hook.enable();
+        let table = TaskTable::new();
+        let ids = task_ids(2);
+        assert!(table.insert(ids[0], resource()).is_none());
+        let poll = table.get(ids[0]).expect("tracked");
+        let async_id = poll.resource().async_id().as_u64();
+        let shard = shard_index(ids[0]);
+        let n_free = table.shards[shard].map.lock().free.len();
+        table.release(table.remove(ids[0]).expect("tracked"));
+        assert!(!DESTROYED.lock().unwrap().contains(&async_id), "a poll's handle is still alive");
+        assert_eq!(table.shards[shard].map.lock().free.len(), n_free, "the cell is still in use");
+        table.release(poll);
+        assert!(DESTROYED.lock().unwrap().contains(&async_id), "the last handle destroys");
+        assert_eq!(table.shards[shard].map.lock().free.len(), n_free + 1, "the cell is free again");
+        // A handle dropped without `release` destroys too (its cell is leaked).
+        assert!(table.insert(ids[1], resource()).is_none());
+        let handle = table.remove(ids[1]).expect("tracked");
+        let async_id = handle.resource().async_id().as_u64();
+        drop(handle);
+        assert!(DESTROYED.lock().unwrap().contains(&async_id));
+    }
+
+    #[test]
     fn reinserting_an_id_returns_the_earlier_resource() {
         let table = TaskTable::new();
         let id = task_ids(1)[0];
-        let earlier = resource();
-        assert!(table.insert(id, Arc::clone(&earlier)).is_none());
+        assert!(table.insert(id, resource()).is_none());
+        let earlier = table.get(id).expect("tracked");
         let replaced = table.insert(id, resource()).expect("the earlier resource");
-        assert!(Arc::ptr_eq(&replaced, &earlier));
+        assert!(replaced.ptr_eq(&earlier));
+        table.release(replaced);
+        table.release(earlier);
         assert_eq!(table.len(), 1);
-        assert!(table.remove(id).is_some());
+        table.release(table.remove(id).expect("tracked"));
         assert_eq!(table.len(), 0);
     }
 
@@ -493,6 +548,7 @@ mod loom_models {
     use loom::thread;
 
     use super::*;
+    use crate::sync::Arc;
 
     /// What the threads of a model share: the table, and counts of the
     /// polls that began and ended, of the resource's drops (its `destroy`)
@@ -525,7 +581,7 @@ mod loom_models {
             };
             hook.enable();
             let table = Arc::new(TaskTable::new());
-            assert!(table.insert(id, Arc::new(AsyncResource::new("LoomTask"))).is_none());
+            assert!(table.insert(id, AsyncResource::new("LoomTask")).is_none());
             Shared {
                 table,
                 n_polls_begun: counter(),
@@ -537,24 +593,26 @@ mod loom_models {
         }
 
         /// `on_before_task_poll`: the poll's own handle.
-        fn begin_poll(&self, id: Id) -> Option<Arc<AsyncResource>> {
+        fn begin_poll(&self, id: Id) -> Option<TaskRef> {
             let handle = self.table.get(id)?;
             self.n_polls_begun.fetch_add(1, Ordering::Relaxed);
             Some(handle)
         }
 
         /// `on_after_task_poll`: reads the resource, as the scope's exit
-        /// does, then drops the poll's handle.
-        fn end_poll(&self, handle: Arc<AsyncResource>) {
-            let _ = handle.async_id();
+        /// does, then releases the poll's handle.
+        fn end_poll(&self, handle: TaskRef) {
+            let _ = handle.resource().async_id();
             assert_eq!(self.n_drops.load(Ordering::Relaxed), 0, "dropped under an open poll");
             self.n_polls_ended.fetch_add(1, Ordering::Relaxed);
-            drop(handle);
+            self.table.release(handle);
         }
 
         /// `on_task_terminate`.
         fn remove(&self, id: Id) {
-            drop(self.table.remove(id));
+            if let Some(handle) = self.table.remove(id) {
+                self.table.release(handle);
+            }
         }
 
         /// The resource was dropped once, after every poll of it ended.
@@ -625,6 +683,42 @@ mod loom_models {
             };
             terminator.join().expect("the terminating thread does not panic");
             shared.check_done(n_polls);
+        });
+    }
+
+    #[test]
+    fn loom_a_cell_freed_on_one_worker_is_reused_by_a_spawn_on_another() {
+        // Two ids of one shard: the second task takes the cell the first
+        // one's last handle gave back, if that happened first.
+        let ids = task_ids(16);
+        let first = ids[0];
+        let second =
+            *ids[1..].iter().find(|id| shard_index(**id) == shard_index(first)).expect("a second id of the shard");
+        loom::model(move || {
+            let shared = Shared::new(first);
+            let on_a = shared.begin_poll(first).expect("tracked");
+            let worker_b = {
+                let shared = shared.clone();
+                thread::spawn(move || {
+                    // The final poll, on B: terminates, then ends.
+                    let on_b = shared.begin_poll(first).expect("not terminated yet");
+                    shared.remove(first);
+                    shared.end_poll(on_b);
+                })
+            };
+            shared.end_poll(on_a);
+            // A spawns the next task while B may be giving the cell back.
+            assert!(shared.table.insert(second, AsyncResource::new("LoomTask")).is_none());
+            let poll = shared.table.get(second).expect("tracked");
+            let _ = poll.resource().async_id();
+            shared.table.release(poll);
+            worker_b.join().expect("worker B does not panic");
+            let last = shared.table.remove(second).expect("tracked");
+            assert_eq!(shared.n_drops.load(Ordering::Relaxed), 1, "the first task was dropped once");
+            assert_eq!(shared.n_polls_ended.load(Ordering::Relaxed), 2);
+            shared.table.release(last);
+            assert_eq!(shared.n_drops.load(Ordering::Relaxed), 2, "the second task was dropped too");
+            assert_eq!(shared.table.len(), 0);
         });
     }
 }
