@@ -36,9 +36,20 @@ pub(crate) fn pop(table: u64, id: AsyncId) -> Option<SpanHandle> {
     ENTERED
         .try_with(|entered| {
             let mut entered = entered.borrow_mut();
-            let position = entered.iter().rposition(|span| span.table == table && span.id == id)?;
-            Some(entered.remove(position).span)
+            match entered.last() {
+                Some(top) if top.table == table && top.id == id => entered.pop().map(|top| top.span),
+                _ => pop_below_top(&mut entered, table, id),
+            }
         })
         .ok()
         .flatten()
+}
+
+/// [`pop`] when the entry is not on top: scopes exited out of order (stack
+/// corruption the core repairs), or several hook sets interleaved.
+#[cold]
+#[inline(never)]
+fn pop_below_top(entered: &mut Vec<EnteredSpan>, table: u64, id: AsyncId) -> Option<SpanHandle> {
+    let position = entered.iter().rposition(|span| span.table == table && span.id == id)?;
+    Some(entered.remove(position).span)
 }
