@@ -280,9 +280,7 @@ impl Hooks for TracingHooks {
     }
 
     fn after(&self, id: AsyncId) {
-        if let Some(span) = entered::pop(self.table_tag(), id) {
-            span.dispatch.exit(&span.id);
-        }
+        entered::exit(self.table_tag(), id);
     }
 
     fn record(&self, id: AsyncId, attributes: &[Attribute]) {
