@@ -255,15 +255,16 @@ impl SpanTable {
     /// lock).
     #[inline]
     pub(crate) fn close(&self, id: AsyncId) {
-        self.remove_with(id, |span| span.dispatch.try_close(span.id));
+        self.remove_with(id, |span| span.dispatch.try_close(span.id.clone()));
     }
 
-    /// Takes the span of `id` out of the table and gives it to `f` (outside
-    /// the lock). `f` gets it by value, not through an `Option` returned
-    /// through memory: the handle is written in words and read back in wider
-    /// loads there, which stalls store forwarding.
+    /// Takes the span of `id` out of the table and lends it to `f` (outside
+    /// the lock), then drops it. `f` gets it neither through an `Option`
+    /// returned through memory nor moved into an argument: each copy writes
+    /// the handle in words and reads it back in wider loads, which stalls
+    /// store forwarding. It borrows the entry where it was taken to.
     #[inline(always)]
-    fn remove_with<R>(&self, id: AsyncId, f: impl FnOnce(SpanHandle) -> R) -> Option<R> {
+    fn remove_with<R>(&self, id: AsyncId, f: impl FnOnce(&SpanHandle) -> R) -> Option<R> {
         let mut held = self.slot(id).lock();
         match held.take() {
             Some((held_id, entry)) if held_id == id => {
@@ -271,12 +272,12 @@ impl SpanTable {
                 if entry.has_undeclared {
                     self.remove_undeclared(id);
                 }
-                Some(f(entry.span))
+                Some(f(&entry.span))
             }
             other => {
                 *held = other;
                 drop(held);
-                self.remove_from_overflow(id).map(f)
+                self.remove_from_overflow(id).map(|span| f(&span))
             }
         }
     }
@@ -425,7 +426,7 @@ mod tests {
             assert_eq!(table.handle(*id).map(|handle| handle.id.into_u64()), Some(span as u64 + 1));
         }
         for id in &ids {
-            assert!(table.remove_with(*id, drop).is_some());
+            assert!(table.remove_with(*id, |_| ()).is_some());
             assert!(table.handle(*id).is_none());
         }
         assert_eq!(table.len(), 0);
@@ -471,7 +472,7 @@ mod loom_models {
             let remover = {
                 let (table, removed) = (Arc::clone(&table), Arc::clone(&removed));
                 thread::spawn(move || {
-                    assert!(table.remove_with(id, drop).is_some());
+                    assert!(table.remove_with(id, |_| ()).is_some());
                     removed.store(true, Ordering::Release);
                 })
             };
@@ -541,7 +542,7 @@ mod loom_models {
                     let _ = table.append_undeclared(id, |text| text.push_str("late.key=1"));
                 })
             };
-            assert!(table.remove_with(id, drop).is_some());
+            assert!(table.remove_with(id, |_| ()).is_some());
             appender.join().expect("the appender does not panic");
             assert!(super::lock(&table.undeclared).is_empty(), "text of a removed entry stayed");
         });
