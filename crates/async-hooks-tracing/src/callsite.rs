@@ -158,6 +158,50 @@ thread_local! {
     /// The callsite this thread looked up last: resources are mostly made
     /// in loops at one site, and comparing one key is cheaper than hashing it.
     static LAST: Cell<Option<(CallsiteKey, &'static ResourceCallsite)>> = const { Cell::new(None) };
+    /// The callsite without extra keys this thread looked up last, for
+    /// [`plain_callsite_for`]: its key is the type's and location's
+    /// addresses and the level, with no extras to hash or compare.
+    static LAST_PLAIN: Cell<Option<(PlainKey, &'static ResourceCallsite)>> = const { Cell::new(None) };
+}
+
+/// What identifies a callsite without extra keys, for the per-thread memo of
+/// the last one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PlainKey {
+    resource_type: *const u8,
+    resource_type_len: usize,
+    location: *const Location<'static>,
+    level: Level,
+}
+
+/// [`callsite_for`] with no extra keys (resources without attributes of
+/// their own: the common case), through a memo of the last one this thread
+/// used.
+#[inline]
+pub(crate) fn plain_callsite_for(
+    level: Level,
+    resource_type: &'static str,
+    location: &'static Location<'static>,
+) -> &'static ResourceCallsite {
+    let key =
+        PlainKey { resource_type: resource_type.as_ptr(), resource_type_len: resource_type.len(), location, level };
+    match LAST_PLAIN.try_with(Cell::get) {
+        Ok(Some((last_key, callsite))) if last_key == key => callsite,
+        _ => plain_callsite_miss(key, level, resource_type, location),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn plain_callsite_miss(
+    key: PlainKey,
+    level: Level,
+    resource_type: &'static str,
+    location: &'static Location<'static>,
+) -> &'static ResourceCallsite {
+    let callsite = callsite_for(level, resource_type, location, &[]);
+    let _ = LAST_PLAIN.try_with(|last| last.set(Some((key, callsite))));
+    callsite
 }
 
 /// The callsite for a span of `resource_type` created at `location`, with

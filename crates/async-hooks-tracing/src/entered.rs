@@ -18,6 +18,12 @@ struct EnteredSpan {
     span: SpanHandle,
 }
 
+impl EnteredSpan {
+    fn is(&self, table: u64, id: AsyncId) -> bool {
+        self.table == table && self.id == id
+    }
+}
+
 thread_local! {
     static ENTERED: RefCell<Vec<EnteredSpan>> = const { RefCell::new(Vec::new()) };
 }
@@ -29,16 +35,82 @@ pub(crate) fn push(table: u64, id: AsyncId, span: SpanHandle) -> bool {
     ENTERED.try_with(|entered| entered.borrow_mut().push(EnteredSpan { table, id, span })).is_ok()
 }
 
-/// Takes the span of resource `id` (of table `table`) entered on this thread:
-/// normally the top entry, since scopes nest.
+/// Exits the span of resource `id` (of table `table`) entered on this
+/// thread and forgets it: normally the top entry, since scopes nest. The top
+/// entry is exited where it lies, through a shared borrow, and then dropped
+/// in place: moving the handle out first (it is written in words and read
+/// back in wider loads) stalls store forwarding.
 #[inline]
-pub(crate) fn pop(table: u64, id: AsyncId) -> Option<SpanHandle> {
-    ENTERED
-        .try_with(|entered| {
-            let mut entered = entered.borrow_mut();
-            let position = entered.iter().rposition(|span| span.table == table && span.id == id)?;
-            Some(entered.remove(position).span)
-        })
-        .ok()
-        .flatten()
+pub(crate) fn exit(table: u64, id: AsyncId) {
+    let _ = ENTERED.try_with(|entered| {
+        let exited_top = match entered.try_borrow() {
+            Ok(stack) => match stack.last() {
+                Some(top) if top.is(table, id) => {
+                    top.span.dispatch.exit(&top.span.id);
+                    true
+                }
+                _ => false,
+            },
+            Err(_) => return,
+        };
+        if exited_top {
+            // Checked again: the subscriber ran in between (it cannot reach
+            // this stack, since the core dispatches no hook events caused
+            // by a hook callback, but a borrow is never assumed).
+            if let Ok(mut stack) = entered.try_borrow_mut() {
+                if stack.last().is_some_and(|top| top.is(table, id)) {
+                    let top = stack.len() - 1;
+                    stack.truncate(top);
+                }
+            }
+        } else {
+            exit_below_top(entered, table, id);
+        }
+    });
+}
+
+/// [`exit`] when the entry is not on top: scopes exited out of order (stack
+/// corruption the core repairs), or several hook sets interleaved.
+#[cold]
+#[inline(never)]
+fn exit_below_top(entered: &RefCell<Vec<EnteredSpan>>, table: u64, id: AsyncId) {
+    let span = {
+        let Ok(mut stack) = entered.try_borrow_mut() else { return };
+        let Some(position) = stack.iter().rposition(|span| span.is(table, id)) else { return };
+        stack.remove(position).span
+    };
+    span.dispatch.exit(&span.id);
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_core::{Dispatch, span};
+
+    use super::*;
+
+    fn handle(span: u64) -> SpanHandle {
+        SpanHandle { id: span::Id::from_u64(span), dispatch: Dispatch::none() }
+    }
+
+    fn entered_ids() -> Vec<(u64, u64)> {
+        ENTERED.with(|entered| entered.borrow().iter().map(|span| (span.table, span.id.as_u64())).collect())
+    }
+
+    #[test]
+    fn exits_take_the_matching_entry_on_top_or_below_it() {
+        let (first, second) = (AsyncId::from_u64(1), AsyncId::from_u64(2));
+        assert!(push(7, first, handle(1)));
+        assert!(push(7, second, handle(2)));
+        assert!(push(8, second, handle(3)));
+        // Another table's entry for the same id is not taken.
+        exit(7, second);
+        assert_eq!(entered_ids(), [(7, 1), (8, 2)]);
+        exit(8, second);
+        assert_eq!(entered_ids(), [(7, 1)]);
+        // Not entered: nothing happens.
+        exit(7, second);
+        assert_eq!(entered_ids(), [(7, 1)]);
+        exit(7, first);
+        assert!(entered_ids().is_empty());
+    }
 }

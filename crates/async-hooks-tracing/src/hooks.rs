@@ -10,7 +10,7 @@ use tracing_core::{Dispatch, Level};
 
 use crate::callsite::{
     ASYNC_ID, CODE_FILEPATH, CODE_LINENO, FIXED_FIELDS, MAX_FIELDS, ResourceCallsite, TRIGGER_ASYNC_ID, callsite_for,
-    fixed_index,
+    fixed_index, plain_callsite_for,
 };
 use crate::config::{ParentMode, RecordedStore, TracingHooksBuilder};
 use crate::entered;
@@ -99,6 +99,22 @@ impl TracingHooks {
         (false, trigger_span)
     }
 
+    /// `init`'s second half for a resource without attributes or store
+    /// values (the common case): creates its span on `callsite` (if the
+    /// default dispatcher wants it) with only the four id and location
+    /// fields, and keeps it in the table.
+    #[inline]
+    fn init_plain_span(&self, id: AsyncId, callsite: &'static ResourceCallsite, resource: &Resource) {
+        tracing_core::dispatcher::get_default(|dispatch| {
+            if !callsite.is_enabled(dispatch) {
+                return;
+            }
+            let span_id = self.new_plain_span(dispatch, callsite, resource);
+            let span = SpanHandle { id: span_id, dispatch: dispatch.clone() };
+            self.table.insert(id, SpanEntry::new(span, callsite), None);
+        });
+    }
+
     /// `init`'s second half: creates the span of `resource` on `callsite`
     /// (if the default dispatcher wants it) and keeps it in the table.
     #[inline]
@@ -108,9 +124,7 @@ impl TracingHooks {
                 return;
             }
             let mut undeclared = String::new();
-            let span_id = if resource.attributes().is_empty() && stores.is_empty() {
-                self.new_plain_span(dispatch, callsite, resource)
-            } else if callsite.fields().len() <= FIXED_FIELDS.len() {
+            let span_id = if callsite.fields().len() <= FIXED_FIELDS.len() {
                 self.new_span::<{ FIXED_FIELDS.len() }>(dispatch, callsite, resource, stores, &mut undeclared)
             } else {
                 self.new_span::<MAX_FIELDS>(dispatch, callsite, resource, stores, &mut undeclared)
@@ -151,6 +165,7 @@ impl TracingHooks {
     /// Creates the span of a resource without attributes or store values
     /// (the common case): only the four id and location fields have values,
     /// so the value set has just those four.
+    #[inline]
     fn new_plain_span(
         &self,
         dispatch: &Dispatch,
@@ -174,6 +189,7 @@ impl TracingHooks {
 
     /// Creates a span of `callsite` with `values`, under the parent that
     /// [`ParentMode`] chooses.
+    #[inline]
     fn create_span(
         &self,
         dispatch: &Dispatch,
@@ -225,8 +241,8 @@ impl fmt::Debug for TracingHooks {
 impl Hooks for TracingHooks {
     fn init(&self, id: AsyncId, _resource_type: &str, _trigger: AsyncId, resource: &Resource) {
         if self.stores.is_empty() && resource.attributes().is_empty() {
-            let callsite = callsite_for(self.level, resource.resource_type(), resource.location(), &[]);
-            self.init_span(id, callsite, resource, &[]);
+            let callsite = plain_callsite_for(self.level, resource.resource_type(), resource.location());
+            self.init_plain_span(id, callsite, resource);
             return;
         }
         let stores: Vec<Attribute> = self
@@ -264,9 +280,7 @@ impl Hooks for TracingHooks {
     }
 
     fn after(&self, id: AsyncId) {
-        if let Some(span) = entered::pop(self.table_tag(), id) {
-            span.dispatch.exit(&span.id);
-        }
+        entered::exit(self.table_tag(), id);
     }
 
     fn record(&self, id: AsyncId, attributes: &[Attribute]) {

@@ -79,7 +79,9 @@ static NEXT_TABLE_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::Atom
 /// Live spans by async id.
 pub(crate) struct SpanTable {
     serial: u64,
-    slots: Box<[Slot]>,
+    /// An array, not a slice, so that indexing by `id % N_SLOTS` needs no
+    /// bounds check.
+    slots: Box<[Slot; N_SLOTS]>,
     /// Entries whose slot was taken when they were inserted.
     overflow: Mutex<IdHashMap<SpanEntry>>,
     /// How many entries `overflow` holds: changed under its lock, read
@@ -97,7 +99,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl SpanTable {
     pub(crate) fn new() -> SpanTable {
         let serial = NEXT_TABLE_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let slots = (0..N_SLOTS).map(|_| SlotLock::new(None)).collect();
+        let slots: Box<[Slot]> = (0..N_SLOTS).map(|_| SlotLock::new(None)).collect();
+        let Ok(slots) = slots.try_into() else {
+            unreachable!("async-hooks-tracing bug: the span table was made with the wrong number of slots")
+        };
         SpanTable {
             serial,
             slots,
@@ -126,8 +131,46 @@ impl SpanTable {
     }
 
     /// Keeps `entry` for `id`, and `undeclared` as its catch-all text.
-    #[inline]
-    pub(crate) fn insert(&self, id: AsyncId, mut entry: SpanEntry, undeclared: Option<String>) {
+    #[inline(always)]
+    pub(crate) fn insert(&self, id: AsyncId, entry: SpanEntry, undeclared: Option<String>) {
+        // The common case, kept short: no text, and the slot is free.
+        let entry = match undeclared {
+            None => {
+                let mut held = self.slot(id).lock();
+                if held.is_none() {
+                    *held = Some((id, entry));
+                    drop(held);
+                    if !self.overflow_is_empty() {
+                        self.remove_older_copy(id);
+                    }
+                    return;
+                }
+                drop(held);
+                entry
+            }
+            Some(_) => entry,
+        };
+        self.insert_slow(id, entry, undeclared);
+    }
+
+    /// After `id` was put in its slot: drops an older copy of it from the
+    /// overflow (ids are not reused, so this is for robustness), as
+    /// [`SpanTable::insert_slow`] does.
+    #[cold]
+    #[inline(never)]
+    fn remove_older_copy(&self, id: AsyncId) {
+        if let Some(replaced) = self.remove_overflow(id) {
+            if replaced.has_undeclared {
+                lock(&self.undeclared).remove(&id);
+            }
+            replaced.span.dispatch.try_close(replaced.span.id);
+        }
+    }
+
+    /// [`SpanTable::insert`] with catch-all text, or when the slot is taken.
+    #[cold]
+    #[inline(never)]
+    fn insert_slow(&self, id: AsyncId, mut entry: SpanEntry, undeclared: Option<String>) {
         let has_undeclared = undeclared.is_some();
         if let Some(text) = undeclared {
             entry.has_undeclared = true;
@@ -212,15 +255,16 @@ impl SpanTable {
     /// lock).
     #[inline]
     pub(crate) fn close(&self, id: AsyncId) {
-        self.remove_with(id, |span| span.dispatch.try_close(span.id));
+        self.remove_with(id, |span| span.dispatch.try_close(span.id.clone()));
     }
 
-    /// Takes the span of `id` out of the table and gives it to `f` (outside
-    /// the lock). `f` gets it by value, not through an `Option` returned
-    /// through memory: the handle is written in words and read back in wider
-    /// loads there, which stalls store forwarding.
+    /// Takes the span of `id` out of the table and lends it to `f` (outside
+    /// the lock), then drops it. `f` gets it neither through an `Option`
+    /// returned through memory nor moved into an argument: each copy writes
+    /// the handle in words and reads it back in wider loads, which stalls
+    /// store forwarding. It borrows the entry where it was taken to.
     #[inline(always)]
-    fn remove_with<R>(&self, id: AsyncId, f: impl FnOnce(SpanHandle) -> R) -> Option<R> {
+    fn remove_with<R>(&self, id: AsyncId, f: impl FnOnce(&SpanHandle) -> R) -> Option<R> {
         let mut held = self.slot(id).lock();
         match held.take() {
             Some((held_id, entry)) if held_id == id => {
@@ -228,12 +272,12 @@ impl SpanTable {
                 if entry.has_undeclared {
                     self.remove_undeclared(id);
                 }
-                Some(f(entry.span))
+                Some(f(&entry.span))
             }
             other => {
                 *held = other;
                 drop(held);
-                self.remove_from_overflow(id).map(f)
+                self.remove_from_overflow(id).map(|span| f(&span))
             }
         }
     }
@@ -382,7 +426,7 @@ mod tests {
             assert_eq!(table.handle(*id).map(|handle| handle.id.into_u64()), Some(span as u64 + 1));
         }
         for id in &ids {
-            assert!(table.remove_with(*id, drop).is_some());
+            assert!(table.remove_with(*id, |_| ()).is_some());
             assert!(table.handle(*id).is_none());
         }
         assert_eq!(table.len(), 0);
@@ -428,7 +472,7 @@ mod loom_models {
             let remover = {
                 let (table, removed) = (Arc::clone(&table), Arc::clone(&removed));
                 thread::spawn(move || {
-                    assert!(table.remove_with(id, drop).is_some());
+                    assert!(table.remove_with(id, |_| ()).is_some());
                     removed.store(true, Ordering::Release);
                 })
             };
@@ -498,7 +542,7 @@ mod loom_models {
                     let _ = table.append_undeclared(id, |text| text.push_str("late.key=1"));
                 })
             };
-            assert!(table.remove_with(id, drop).is_some());
+            assert!(table.remove_with(id, |_| ()).is_some());
             appender.join().expect("the appender does not panic");
             assert!(super::lock(&table.undeclared).is_empty(), "text of a removed entry stayed");
         });
