@@ -82,6 +82,20 @@ fn loom_frame_swap_across_threads() {
     });
 }
 
+/// A store value that counts its drops (through loom's atomics); `alive`
+/// lets readers check it was not dropped yet.
+struct Counted {
+    drops: crate::sync::Arc<crate::sync::AtomicUsize>,
+    alive: u32,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.alive = 0;
+        self.drops.fetch_add(1, crate::sync::Ordering::Relaxed);
+    }
+}
+
 /// A store entry shared by two threads is dropped exactly once, by
 /// whichever handle goes last, whether that drop takes the unique-handle
 /// shortcut (no read-modify-write) or the counted path; and the value is
@@ -90,18 +104,6 @@ fn loom_frame_swap_across_threads() {
 fn loom_entry_is_dropped_once_by_the_last_handle() {
     use crate::entry::EntryRef;
     use crate::sync::{Arc, AtomicUsize, Ordering};
-
-    /// Counts its drops; `alive` lets readers check it was not dropped yet.
-    struct Counted {
-        drops: Arc<AtomicUsize>,
-        alive: u32,
-    }
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.alive = 0;
-            self.drops.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 
     loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
@@ -128,18 +130,6 @@ fn loom_entry_is_dropped_once_by_the_last_handle() {
 #[test]
 fn loom_spare_counts_with_captures_on_another_thread() {
     use crate::sync::{Arc, AtomicUsize, Ordering};
-
-    /// Counts its drops; `alive` lets readers check it was not dropped yet.
-    struct Counted {
-        drops: Arc<AtomicUsize>,
-        alive: u32,
-    }
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.alive = 0;
-            self.drops.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 
     for shared_before_capture in [false, true] {
         loom::model(move || {

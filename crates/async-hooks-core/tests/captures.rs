@@ -10,17 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_hooks_core::{AsyncResource, ContextFrame, StoreKey};
 
-/// A store value that counts its drops.
-struct Counted {
-    value: u32,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::Relaxed);
-    }
-}
+mod support;
+use support::Counted;
 
 fn counted(value: u32) -> (Counted, Arc<AtomicUsize>) {
     let drops = Arc::new(AtomicUsize::new(0));

@@ -13,17 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_hooks_core::{AsyncResource, ContextFrame, StoreKey};
 use proptest::prelude::*;
 
-/// A store value that counts its drops.
-struct Counted {
-    value: u32,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::Relaxed);
-    }
-}
+mod support;
+use support::Counted;
 
 #[derive(Clone, Debug)]
 enum Op {

@@ -10,6 +10,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_hooks_core::{AsyncId, Attribute, Fault, Hooks, Resource, set_fault_handler};
 
+/// A store value that counts its drops.
+pub struct Counted {
+    pub value: u32,
+    pub drops: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Serializes the tests of one file.
 pub fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
