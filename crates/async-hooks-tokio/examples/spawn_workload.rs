@@ -8,84 +8,45 @@
 //! in one process; `--toggle-collect='*bare_round*'` counts only the bare
 //! rounds, to see what the hook tier's heap use does to bare spawns.
 
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::Runtime;
+
+#[path = "../benches/support/workload.rs"]
+mod workload;
+
+use workload::{Flavor, Tier, spawn_and_join};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let tier = args.get(1).map_or("hooks", String::as_str);
-    let flavor = args.get(2).map_or("current", String::as_str);
+    let flavor = match args.get(2).map_or("current", String::as_str) {
+        "multi" => Flavor::MultiThread,
+        _ => Flavor::CurrentThread,
+    };
     let tasks: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(10_000);
     let rounds: usize = args.get(4).and_then(|n| n.parse().ok()).unwrap_or(1);
     if tier == "mixed" {
-        let hooks = runtime("hooks", flavor);
-        let bare = runtime("bare", flavor);
+        let hooks = Tier::Hooks.runtime(flavor);
+        let bare = Tier::Bare.runtime(flavor);
         for _ in 0..rounds {
-            round(&hooks, tasks);
+            spawn_and_join(&hooks, Tier::Hooks, tasks);
             bare_round(&bare, tasks);
         }
         return;
     }
-    let runtime = runtime(tier, flavor);
+    let tier = match tier {
+        "bare" => Tier::Bare,
+        "noop" => Tier::NoopTaskHooks,
+        _ => Tier::Hooks,
+    };
+    assert!(tier.available(), "the {} tier needs --cfg tokio_unstable", tier.name());
+    let runtime = tier.runtime(flavor);
     for _ in 0..rounds {
-        round(&runtime, tasks);
+        spawn_and_join(&runtime, tier, tasks);
     }
 }
 
+/// A bare round, out of line so that callgrind can count it alone.
 #[inline(never)]
 fn bare_round(runtime: &Runtime, tasks: usize) {
-    round(runtime, tasks);
-}
-
-fn runtime(tier: &str, flavor: &str) -> Runtime {
-    let mut builder = match flavor {
-        "multi" => {
-            let mut builder = Builder::new_multi_thread();
-            builder.worker_threads(2);
-            builder
-        }
-        _ => Builder::new_current_thread(),
-    };
-    match tier {
-        "bare" => {}
-        "noop" => install_noop_task_hooks(&mut builder),
-        _ => {
-            async_hooks_tokio::install(&mut builder).expect("built with --cfg tokio_unstable");
-        }
-    }
-    builder.build().expect("the runtime builds")
-}
-
-fn round(runtime: &Runtime, tasks: usize) {
-    runtime.block_on(async {
-        let mut handles = Vec::with_capacity(tasks);
-        for _ in 0..tasks {
-            let task = std::hint::black_box(async { tokio::task::yield_now().await });
-            handles.push(tokio::spawn(task));
-        }
-        for handle in handles {
-            handle.await.expect("the task completes");
-        }
-    });
-}
-
-#[cfg(tokio_unstable)]
-fn install_noop_task_hooks(builder: &mut Builder) {
-    builder
-        .on_task_spawn(|meta| {
-            std::hint::black_box(meta);
-        })
-        .on_before_task_poll(|meta| {
-            std::hint::black_box(meta);
-        })
-        .on_after_task_poll(|meta| {
-            std::hint::black_box(meta);
-        })
-        .on_task_terminate(|meta| {
-            std::hint::black_box(meta);
-        });
-}
-
-#[cfg(not(tokio_unstable))]
-fn install_noop_task_hooks(_builder: &mut Builder) {
-    panic!("the no-op task hooks tier needs --cfg tokio_unstable");
+    spawn_and_join(runtime, Tier::Bare, tasks);
 }
