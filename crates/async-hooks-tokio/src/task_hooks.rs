@@ -43,9 +43,9 @@
 //!   until the last handle is dropped, like an `Arc`, see
 //!   [`task_cell`](crate::task_cell)) *and* the `UnguardedScope`, and the
 //!   only code that takes an entry out of the slot ([`close`]) exits the
-//!   scope before the handle is released. The table's handle is irrelevant to this: `terminate` (inside
-//!   the poll, on another worker, or at shutdown) drops only the table's
-//!   handle, never a slot's. The multi-thread quirk (poll *n*'s `after` on
+//!   scope before the handle is released. The table's handle is
+//!   irrelevant to this: `terminate` (inside the poll, on another worker,
+//!   or at shutdown) drops only the table's handle, never a slot's. The multi-thread quirk (poll *n*'s `after` on
 //!   worker A after poll *n+1*'s `before` on worker B, or even after the
 //!   task ended on B) is covered by the same fact: A's entry keeps A's
 //!   handle.
@@ -239,9 +239,9 @@ fn close(task: PollingTask) {
     // thread (entries never leave their thread: the slot is a thread-local
     // and the scope `!Send`). Since then, `resource` was kept alive and in
     // place by this entry's own counted handle, which is released only
-    // below, after the exit. Every scope opened on this thread after this one has been
-    // exited: ours because entries are closed innermost first (`take`),
-    // others by the argument in the module docs (*Stack order*).
+    // below, after the exit. Every scope opened on this thread after this
+    // one has been exited: ours because entries are closed innermost first
+    // (`take`), others by the argument in the module docs (*Stack order*).
     unsafe { resource.resource().exit_unguarded(scope) };
     // If the task terminated, the table no longer holds it and this may be
     // the last handle: releasing it dispatches `destroy`, after this `after`.

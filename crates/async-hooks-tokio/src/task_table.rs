@@ -58,8 +58,9 @@
 //!
 //! Every table operation is one lock and one unlock, several per task
 //! (insert, a lookup per poll, removal, and giving the task's cell back to
-//! its free list), so the lock's own cost is paid on every task. `std`'s futex mutex unlocks with a swap (to learn whether
-//! a waiter must be woken): two atomic read-modify-writes per operation. A
+//! its free list), so the lock's own cost is paid on every task. `std`'s
+//! futex mutex unlocks with a swap (to learn whether a waiter must be
+//! woken): two atomic read-modify-writes per operation. A
 //! spin lock unlocks with a plain release store: one. A shard is held for
 //! one slot operation (no user code, no core call, no `destroy`), two
 //! threads meet on one only when they work on neighbouring ids at the same
