@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -114,25 +115,49 @@ impl AsyncResource {
         // Only hook callbacks can create unobserved resources, and with no
         // hook enabled none is running: skip the thread-local read.
         let observed = !dispatch::any_interest() || !in_hook();
-        let resource = AsyncResource {
+        let frame = ContextFrame::current();
+        if observed && dispatch::is_interested(HookEvent::Init) {
+            // SAFETY: a bitwise copy, for the copy of the resource that
+            // `init` borrows and then forgets: the `Arc` it shares stays
+            // owned by `attributes`, which is neither dropped nor changed
+            // while the copy is lent.
+            let attributes_copy = ManuallyDrop::new(unsafe { std::ptr::read(&attributes) });
+            AsyncResource::dispatch_init(id, trigger, resource_type, location, attributes_copy);
+        }
+        AsyncResource {
             resource: Resource::new(id, trigger, resource_type, location, attributes),
-            frame: ContextFrame::current(),
+            frame,
             destroyed: AtomicBool::new(false),
             require_manual_destroy: options.require_manual_destroy,
             observed,
-        };
-        if observed && dispatch::is_interested(HookEvent::Init) {
-            // Out of line: taking the resource's address here would make the
-            // compiler build it on the stack and copy it out on every path.
-            return AsyncResource::dispatch_init(resource);
         }
-        resource
     }
 
+    /// Dispatches `init` for a copy of the resource built from its parts:
+    /// `init` borrows the copy, which is then forgotten (`attributes` is a
+    /// copy of the resource's own, which it still owns).
+    ///
+    /// Why a copy: taking the resource's own address in
+    /// [`create`](Self::create) makes the compiler build every resource on
+    /// the stack and copy it out, hooks or not; and handing the built
+    /// resource to an out-of-line call to be returned copies it with wide
+    /// loads of narrow stores, a stall. Scalars in registers cost neither.
     #[inline(never)]
-    fn dispatch_init(resource: AsyncResource) -> AsyncResource {
-        dispatch::dispatch_init(&resource.resource);
-        resource
+    fn dispatch_init(
+        id: AsyncId,
+        trigger: AsyncId,
+        resource_type: &'static str,
+        location: &'static Location<'static>,
+        attributes: ManuallyDrop<Option<AttributeSet>>,
+    ) {
+        let copy = ManuallyDrop::new(Resource::new(
+            id,
+            trigger,
+            resource_type,
+            location,
+            ManuallyDrop::into_inner(attributes),
+        ));
+        dispatch::dispatch_init(&copy);
     }
 
     /// The resource's id.

@@ -6,10 +6,11 @@
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
 
 use crate::Hooks;
 use crate::fault::{self, Fault};
-use crate::registry::{DispatchTarget, HookEntry, HookList, registry};
+use crate::registry::{DispatchTarget, HookEntry, HookList, RegistryState, registry};
 use crate::sync::{Arc, Ordering};
 use crate::thread_state::THREAD_STATE;
 use crate::{AsyncId, Attribute, HookEvent, Interest, Resource};
@@ -19,8 +20,11 @@ use crate::{AsyncId, Attribute, HookEvent, Interest, Resource};
 pub(crate) struct DispatchState {
     /// Set while a hook callback (or the fault handler) runs on this thread.
     in_hook: Cell<bool>,
-    /// The registry version `cache` was read at.
-    cached_version: Cell<u64>,
+    /// The registry state `cache` was taken at.
+    cached_state: Cell<RegistryState>,
+    /// The targets of `cache`'s list (empty with no list), kept here so that
+    /// an event reaches them without going through the list.
+    targets: Cell<NonNull<[DispatchTarget]>>,
     /// This thread's copy of the enabled hook sets. `ManuallyDrop` keeps
     /// the hot state free of destructors: the cold state's destructor
     /// releases it ([`DispatchState::release`]), and is registered before
@@ -32,7 +36,8 @@ impl DispatchState {
     pub(crate) const fn new() -> DispatchState {
         DispatchState {
             in_hook: Cell::new(false),
-            cached_version: Cell::new(u64::MAX),
+            cached_state: Cell::new(RegistryState::UNCACHED),
+            targets: Cell::new(NO_TARGETS),
             cache: Cell::new(ManuallyDrop::new(None)),
         }
     }
@@ -40,10 +45,14 @@ impl DispatchState {
     /// Drops the cached list (at thread exit); the next dispatch reads the
     /// registry again.
     pub(crate) fn release(&self) {
-        self.cached_version.set(u64::MAX);
+        self.cached_state.set(RegistryState::UNCACHED);
+        self.targets.set(NO_TARGETS);
         drop(ManuallyDrop::into_inner(self.cache.replace(ManuallyDrop::new(None))));
     }
 }
+
+/// The targets of no list.
+const NO_TARGETS: NonNull<[DispatchTarget]> = NonNull::slice_from_raw_parts(NonNull::dangling(), 0);
 
 #[inline(always)]
 fn with_dispatch<R>(f: impl FnOnce(&DispatchState) -> R) -> R {
@@ -71,13 +80,22 @@ pub(crate) fn in_hook() -> bool {
 /// Dispatches a `before`, `after`, `destroy` or `promise_resolve` event.
 #[inline]
 pub(crate) fn dispatch(kind: HookEvent, id: AsyncId) {
-    if is_interested(kind) {
+    let published = registry().state();
+    if published.interest().contains(kind) {
         match kind {
-            HookEvent::Before => dispatch_to_hooks::<{ Interest::BEFORE.bits() }>(kind, |hooks| hooks.before(id)),
-            HookEvent::After => dispatch_to_hooks::<{ Interest::AFTER.bits() }>(kind, |hooks| hooks.after(id)),
-            HookEvent::Destroy => dispatch_to_hooks::<{ Interest::DESTROY.bits() }>(kind, |hooks| hooks.destroy(id)),
+            HookEvent::Before => {
+                dispatch_to_hooks::<{ Interest::BEFORE.bits() }>(published, move |hooks| hooks.before(id))
+            }
+            HookEvent::After => {
+                dispatch_to_hooks::<{ Interest::AFTER.bits() }>(published, move |hooks| hooks.after(id))
+            }
+            HookEvent::Destroy => {
+                dispatch_to_hooks::<{ Interest::DESTROY.bits() }>(published, move |hooks| hooks.destroy(id))
+            }
             HookEvent::PromiseResolve => {
-                dispatch_to_hooks::<{ Interest::PROMISE_RESOLVE.bits() }>(kind, |hooks| hooks.promise_resolve(id))
+                dispatch_to_hooks::<{ Interest::PROMISE_RESOLVE.bits() }>(published, move |hooks| {
+                    hooks.promise_resolve(id)
+                })
             }
             HookEvent::Init | HookEvent::Record => unreachable!("init and record carry data"),
         }
@@ -87,8 +105,9 @@ pub(crate) fn dispatch(kind: HookEvent, id: AsyncId) {
 /// Dispatches `init` for `resource`.
 #[inline]
 pub(crate) fn dispatch_init(resource: &Resource) {
-    if is_interested(HookEvent::Init) {
-        dispatch_to_hooks::<{ Interest::INIT.bits() }>(HookEvent::Init, |hooks| {
+    let published = registry().state();
+    if published.interest().contains(HookEvent::Init) {
+        dispatch_to_hooks::<{ Interest::INIT.bits() }>(published, |hooks| {
             hooks.init(resource.id(), resource.resource_type(), resource.trigger_async_id(), resource)
         });
     }
@@ -97,38 +116,40 @@ pub(crate) fn dispatch_init(resource: &Resource) {
 /// Dispatches `record` for `id`.
 #[inline]
 pub(crate) fn dispatch_record(id: AsyncId, attributes: &[Attribute]) {
-    if is_interested(HookEvent::Record) {
-        dispatch_to_hooks::<{ Interest::RECORD.bits() }>(HookEvent::Record, |hooks| hooks.record(id, attributes));
+    let published = registry().state();
+    if published.interest().contains(HookEvent::Record) {
+        dispatch_to_hooks::<{ Interest::RECORD.bits() }>(published, |hooks| hooks.record(id, attributes));
     }
 }
 
-/// Calls `call` on every enabled hook set interested in `kind`, in enable
-/// order, from the list this thread cached. One copy per event kind (the
-/// closure is inlined), so no event data is matched at run time.
+/// Calls `call` on every enabled hook set interested in the event `MASK`
+/// names, in enable order, from the list this thread cached (refreshed
+/// first if the registry has moved past `published`). One copy per event
+/// kind (the closure is inlined), so no event data is matched at run time.
 #[inline(never)]
-fn dispatch_to_hooks<const MASK: u8>(kind: HookEvent, call: impl Fn(&dyn Hooks)) {
+fn dispatch_to_hooks<const MASK: u8>(published: RegistryState, call: impl Fn(&dyn Hooks)) {
     with_dispatch(|state| {
         if state.in_hook.get() {
             return;
         }
-        let version = registry().version();
-        if state.cached_version.get() != version {
+        if state.cached_state.get() != published {
             refresh_cache(state);
         }
-        // SAFETY: `Cell` hands out no references to its contents, and they
-        // are replaced only by `refresh_cache` (reached from a dispatch on
-        // this thread, which `in_hook`, set below, turns away) or `release`
-        // (at thread exit, after every dispatch). So the list outlives this
-        // borrow.
-        let Some(list) = (unsafe { &**state.cache.as_ptr() }) else {
+        // SAFETY: `targets` points into the list `cache` holds (or is
+        // empty), and both are replaced only by `refresh_cache` (reached
+        // from a dispatch on this thread, which `in_hook`, set below, turns
+        // away) or `release` (at thread exit, after every dispatch). So the
+        // targets outlive this borrow.
+        let targets = unsafe { state.targets.get().as_ref() };
+        if targets.is_empty() {
             return;
-        };
+        }
         state.in_hook.set(true);
         let _reset = ResetInHook(&state.in_hook);
-        match list.targets() {
+        match targets {
             // The common case, without a loop's registers to keep.
-            [only] => call_target::<MASK>(only, kind, &call),
-            targets => call_targets::<MASK>(targets, kind, &call),
+            [only] => call_target::<MASK>(only, &call),
+            targets => call_targets::<MASK>(targets, &call),
         }
         drop(_reset);
     });
@@ -137,36 +158,38 @@ fn dispatch_to_hooks<const MASK: u8>(kind: HookEvent, call: impl Fn(&dyn Hooks))
 /// Calls `call` on `target` if it wants the event and has not panicked
 /// before, containing a panic.
 #[inline(always)]
-fn call_target<const MASK: u8>(target: &DispatchTarget, kind: HookEvent, call: &impl Fn(&dyn Hooks)) {
+fn call_target<const MASK: u8>(target: &DispatchTarget, call: &impl Fn(&dyn Hooks)) {
     if target.interest.bits() & MASK != 0 && !target.entry().poisoned.load(Ordering::Relaxed) {
         let outcome = catch_unwind(AssertUnwindSafe(|| call(target.hooks())));
         if let Err(payload) = outcome {
-            contain_hook_panic(target.entry(), kind, &*payload);
+            contain_hook_panic(target.entry(), HookEvent::from_interest_bit(MASK), &*payload);
         }
     }
 }
 
 /// [`call_target`] for each of several targets, in order.
 #[inline(never)]
-fn call_targets<const MASK: u8>(targets: &[DispatchTarget], kind: HookEvent, call: &impl Fn(&dyn Hooks)) {
+fn call_targets<const MASK: u8>(targets: &[DispatchTarget], call: &impl Fn(&dyn Hooks)) {
     for target in targets {
-        call_target::<MASK>(target, kind, call);
+        call_target::<MASK>(target, call);
     }
 }
 
 #[cold]
 #[inline(never)]
 fn refresh_cache(state: &DispatchState) {
-    let (snapshot_version, list) = registry().snapshot();
+    let (snapshot_state, list) = registry().snapshot();
     if list.is_some() && !crate::thread_state::ensure_cold_state() {
         // The thread is being torn down: nothing would release a cached
         // copy, so cache none (this dispatch sees no hooks).
         return;
     }
+    let targets = list.as_deref().map_or(NO_TARGETS, |list| NonNull::from(list.targets()));
     // Replace first, drop the old list after: it may hold the last
     // reference to a hook set whose drop runs code.
     let replaced = state.cache.replace(ManuallyDrop::new(list));
-    state.cached_version.set(snapshot_version);
+    state.targets.set(targets);
+    state.cached_state.set(snapshot_state);
     drop(ManuallyDrop::into_inner(replaced));
 }
 

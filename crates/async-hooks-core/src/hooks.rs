@@ -106,6 +106,19 @@ impl HookEvent {
         Interest(1 << self as u8)
     }
 
+    /// The event whose [`interest`](Self::interest) bit is `bit`, the one
+    /// bit set.
+    pub(crate) const fn from_interest_bit(bit: u8) -> HookEvent {
+        match bit.trailing_zeros() {
+            0 => HookEvent::Init,
+            1 => HookEvent::Before,
+            2 => HookEvent::After,
+            3 => HookEvent::Destroy,
+            4 => HookEvent::PromiseResolve,
+            _ => HookEvent::Record,
+        }
+    }
+
     /// The event's name, as the `Hooks` method is named.
     pub const fn name(self) -> &'static str {
         match self {

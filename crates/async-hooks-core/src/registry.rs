@@ -2,15 +2,17 @@
 //! and [`AsyncHook`], the handle that enables and disables one.
 //!
 //! Writers (enable/disable, rare) publish a new immutable [`HookList`] under
-//! a lock and bump a version. Readers (every event) compare the version with
-//! the list their thread cached and use the cached list without touching
+//! a lock and bump a version. Readers (every event) load one word, the
+//! [`RegistryState`]: the union of the enabled sets' interests and that
+//! version. An event no set wants ends there; otherwise the version is
+//! compared with the list the thread cached, which is used without touching
 //! shared memory or reference counts; see `dispatch.rs`.
 
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::Arc as StdArc;
 
-use crate::sync::{self, Arc, AtomicBool, AtomicU8, AtomicU64, Mutex, Ordering};
+use crate::sync::{self, Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::{Hooks, Interest};
 
 /// One enabled-or-not hook set.
@@ -81,54 +83,78 @@ impl HookList {
     }
 }
 
+/// The registry's published state in one word: the union of the enabled
+/// sets' interests (the low byte) and the version of the list (the rest),
+/// bumped on every change. One relaxed load gives an event both its
+/// fast-path check and, when a set is interested, what to compare the
+/// thread's cached list with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RegistryState(u64);
+
+impl RegistryState {
+    /// A state no registry publishes (it would take 2^56 changes): what a
+    /// thread with no cached list compares with.
+    pub(crate) const UNCACHED: RegistryState = RegistryState(u64::MAX);
+
+    const INTEREST_BITS: u32 = 8;
+
+    const fn new(version: u64, interest: Interest) -> RegistryState {
+        RegistryState((version << Self::INTEREST_BITS) | interest.bits() as u64)
+    }
+
+    /// The events at least one enabled set wants.
+    #[inline(always)]
+    pub(crate) const fn interest(self) -> Interest {
+        Interest::from_bits(self.0 as u8)
+    }
+
+    const fn version(self) -> u64 {
+        self.0 >> Self::INTEREST_BITS
+    }
+}
+
 pub(crate) struct HookRegistry {
     list: Mutex<Option<Arc<HookList>>>,
-    /// Bumped, under `list`'s lock, after every change of `list`.
-    version: AtomicU64,
-    /// The union of the enabled sets' interests: the one atomic load the
-    /// fast path of every event makes.
-    interest: AtomicU8,
+    /// A [`RegistryState`], stored under `list`'s lock after every change
+    /// of `list`.
+    state: AtomicU64,
     next_serial: AtomicU64,
 }
 
 impl HookRegistry {
     #[cfg(not(async_hooks_loom))]
     pub(crate) const fn new() -> HookRegistry {
-        HookRegistry {
-            list: Mutex::new(None),
-            version: AtomicU64::new(0),
-            interest: AtomicU8::new(0),
-            next_serial: AtomicU64::new(0),
-        }
+        HookRegistry { list: Mutex::new(None), state: AtomicU64::new(0), next_serial: AtomicU64::new(0) }
     }
 
     #[cfg(async_hooks_loom)]
     pub(crate) fn new() -> HookRegistry {
-        HookRegistry {
-            list: Mutex::new(None),
-            version: AtomicU64::new(0),
-            interest: AtomicU8::new(0),
-            next_serial: AtomicU64::new(0),
-        }
+        HookRegistry { list: Mutex::new(None), state: AtomicU64::new(0), next_serial: AtomicU64::new(0) }
     }
 
     /// The events at least one enabled set wants.
     #[inline]
     pub(crate) fn interest(&self) -> Interest {
-        Interest::from_bits(self.interest.load(Ordering::Relaxed))
+        self.state().interest()
     }
 
-    /// The version of the current list; a reader whose cached version
-    /// differs must take a new [`snapshot`](Self::snapshot).
-    #[inline]
-    pub(crate) fn version(&self) -> u64 {
-        self.version.load(Ordering::Acquire)
+    /// The published state; a reader whose cached list was taken at another
+    /// state must take a new [`snapshot`](Self::snapshot).
+    ///
+    /// Relaxed is enough: a thread that sees a new state takes the list
+    /// under the lock, which orders it after the change; one that still
+    /// sees the old state uses the list it already holds. And a change that
+    /// happens before an event (through any synchronization) is seen by it,
+    /// by coherence.
+    #[inline(always)]
+    pub(crate) fn state(&self) -> RegistryState {
+        RegistryState(self.state.load(Ordering::Relaxed))
     }
 
-    /// The current list and its version, read together.
-    pub(crate) fn snapshot(&self) -> (u64, Option<Arc<HookList>>) {
+    /// The current list and the state it was published with, read together.
+    pub(crate) fn snapshot(&self) -> (RegistryState, Option<Arc<HookList>>) {
         let list = sync::lock(&self.list);
-        (self.version.load(Ordering::Relaxed), list.clone())
+        (RegistryState(self.state.load(Ordering::Relaxed)), list.clone())
     }
 
     pub(crate) fn new_entry(&self, hooks: StdArc<dyn Hooks>) -> HookEntry {
@@ -181,8 +207,9 @@ impl HookRegistry {
             &mut *list,
             if entries.is_empty() { None } else { Some(Arc::new(HookList::new(entries))) },
         );
-        self.interest.store(interest.bits(), Ordering::Release);
-        self.version.fetch_add(1, Ordering::Release);
+        // Only written under the lock, so a load and a store make the bump.
+        let version = RegistryState(self.state.load(Ordering::Relaxed)).version() + 1;
+        self.state.store(RegistryState::new(version, interest).0, Ordering::Release);
         drop(list);
         // The old list may hold the last reference to a hook set; drop it
         // outside the lock.
