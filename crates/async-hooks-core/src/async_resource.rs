@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::dispatch::{self, in_hook};
 use crate::frame::ContextFrame;
@@ -55,14 +55,24 @@ pub struct AsyncResourceOptions {
 /// assert_eq!(inner.run_in_async_scope(execution_async_id), inner.async_id());
 /// ```
 pub struct AsyncResource {
-    resource: Resource,
-    frame: ContextFrame,
-    destroyed: AtomicBool,
-    require_manual_destroy: bool,
-    /// False for resources created by hook callbacks: their events are never
-    /// dispatched, so hooks never observe themselves.
-    observed: bool,
+    /// Dropped by [`Drop`], which skips the call when there is nothing to
+    /// release (no attributes).
+    resource: ManuallyDrop<Resource>,
+    /// As `resource` (nothing to release when empty).
+    frame: ManuallyDrop<ContextFrame>,
+    /// [`DESTROYED`], [`MANUAL_DESTROY`], [`UNOBSERVED`]: one byte, so that
+    /// a drop with nothing to do tests one value.
+    flags: AtomicU8,
 }
+
+/// `destroy` was dispatched (or the resource was marked destroyed without
+/// being observed).
+const DESTROYED: u8 = 1;
+/// Created with `require_manual_destroy`: dropping it dispatches nothing.
+const MANUAL_DESTROY: u8 = 1 << 1;
+/// Created by a hook callback: its events are never dispatched, so hooks
+/// never observe themselves.
+const UNOBSERVED: u8 = 1 << 2;
 
 impl AsyncResource {
     /// Creates a resource of `resource_type`, triggered by the current
@@ -124,12 +134,12 @@ impl AsyncResource {
             let attributes_copy = ManuallyDrop::new(unsafe { std::ptr::read(&attributes) });
             AsyncResource::dispatch_init(id, trigger, resource_type, location, attributes_copy);
         }
+        let flags =
+            if options.require_manual_destroy { MANUAL_DESTROY } else { 0 } | if observed { 0 } else { UNOBSERVED };
         AsyncResource {
-            resource: Resource::new(id, trigger, resource_type, location, attributes),
-            frame,
-            destroyed: AtomicBool::new(false),
-            require_manual_destroy: options.require_manual_destroy,
-            observed,
+            resource: ManuallyDrop::new(Resource::new(id, trigger, resource_type, location, attributes)),
+            frame: ManuallyDrop::new(frame),
+            flags: AtomicU8::new(flags),
         }
     }
 
@@ -188,7 +198,7 @@ impl AsyncResource {
     /// or because the wrapped operation finished).
     #[inline]
     pub fn is_destroyed(&self) -> bool {
-        self.destroyed.load(Ordering::Relaxed)
+        self.flags.load(Ordering::Relaxed) & DESTROYED != 0
     }
 
     /// Runs `f` as this resource: pushes it on the execution stack, enters
@@ -256,7 +266,7 @@ impl AsyncResource {
 
     #[inline]
     fn dispatches_events(&self) -> bool {
-        self.observed && !self.destroyed.load(Ordering::Relaxed)
+        self.flags.load(Ordering::Relaxed) & (DESTROYED | UNOBSERVED) == 0
     }
 
     /// Embedder API: opens a scope of this resource without a guard, for
@@ -265,7 +275,7 @@ impl AsyncResource {
     /// stack order; a mismatch is reported as stack corruption.
     pub fn emit_before(&self) {
         // The scope may outlive any borrow of `self`: it owns a copy.
-        stack::emit_embedder_before(self.resource.clone(), Some(&self.frame), self.dispatches_events());
+        stack::emit_embedder_before(Resource::clone(&self.resource), Some(&self.frame), self.dispatches_events());
     }
 
     /// Embedder API: closes the scope opened by [`emit_before`](Self::emit_before).
@@ -367,10 +377,10 @@ impl AsyncResource {
     /// assert_eq!(resource.emit_destroy(), Err(DestroyError::AlreadyDestroyed { id: resource.async_id() }));
     /// ```
     pub fn emit_destroy(&self) -> Result<(), DestroyError> {
-        if self.destroyed.swap(true, Ordering::AcqRel) {
+        if self.flags.fetch_or(DESTROYED, Ordering::AcqRel) & DESTROYED != 0 {
             return Err(DestroyError::AlreadyDestroyed { id: self.async_id() });
         }
-        if self.observed {
+        if self.flags.load(Ordering::Relaxed) & UNOBSERVED == 0 {
             dispatch::dispatch(HookEvent::Destroy, self.async_id());
         }
         Ok(())
@@ -413,10 +423,31 @@ impl AsyncResource {
 }
 
 impl Drop for AsyncResource {
+    /// Dispatches `destroy` (unless it was dispatched, manual, or the
+    /// resource is unobserved) and releases the attributes and the frame.
+    ///
+    /// Inline, it tests whether there is anything to do; the doing is out
+    /// of line, so a resource with neither hooks, attributes nor context
+    /// costs no call.
     #[inline]
     fn drop(&mut self) {
-        if !*self.destroyed.get_mut() && !self.require_manual_destroy && self.observed {
+        let owes_destroy = *self.flags.get_mut() == 0 && dispatch::is_interested(HookEvent::Destroy);
+        if owes_destroy || self.resource.has_attributes() || !self.frame.is_empty() {
+            self.drop_slow(owes_destroy);
+        }
+    }
+}
+
+impl AsyncResource {
+    #[inline(never)]
+    fn drop_slow(&mut self, owes_destroy: bool) {
+        if owes_destroy {
             dispatch::dispatch(HookEvent::Destroy, self.async_id());
+        }
+        // SAFETY: called once, from `drop`; the fields are not used after.
+        unsafe {
+            ManuallyDrop::drop(&mut self.frame);
+            ManuallyDrop::drop(&mut self.resource);
         }
     }
 }
@@ -424,9 +455,9 @@ impl Drop for AsyncResource {
 impl fmt::Debug for AsyncResource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncResource")
-            .field("resource", &self.resource)
+            .field("resource", &*self.resource)
             .field("destroyed", &self.is_destroyed())
-            .field("require_manual_destroy", &self.require_manual_destroy)
+            .field("require_manual_destroy", &(self.flags.load(Ordering::Relaxed) & MANUAL_DESTROY != 0))
             .finish()
     }
 }
@@ -554,3 +585,28 @@ impl fmt::Display for DestroyError {
 }
 
 impl std::error::Error for DestroyError {}
+
+#[cfg(all(test, not(async_hooks_loom)))]
+mod tests {
+    use super::*;
+
+    /// Dropping a resource releases its attribute set, on the path where
+    /// there is nothing else to do (no `destroy` owed, an empty frame) as
+    /// on the others.
+    #[test]
+    fn dropping_a_resource_releases_its_attribute_set() {
+        let set = AttributeSet::new([Attribute::new("pool.name", "images")]);
+        let plain = AsyncResource::builder("Job").attribute_set(set.clone()).build();
+        let manual = AsyncResource::builder("Job").attribute_set(set.clone()).require_manual_destroy(true).build();
+        let destroyed = AsyncResource::builder("Job").attribute_set(set.clone()).build();
+        destroyed.emit_destroy().unwrap();
+        assert!(plain.frame().is_empty());
+        assert_eq!(set.handles(), 4);
+        drop(plain);
+        assert_eq!(set.handles(), 3);
+        drop(manual);
+        assert_eq!(set.handles(), 2);
+        drop(destroyed);
+        assert_eq!(set.handles(), 1);
+    }
+}

@@ -150,4 +150,10 @@ impl AttributeSet {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// How many handles share the set (for tests of its release).
+    #[cfg(test)]
+    pub(crate) fn handles(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
 }

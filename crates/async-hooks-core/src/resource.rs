@@ -78,6 +78,13 @@ impl Resource {
         self.attributes.as_ref().map_or(&[], AttributeSet::as_slice)
     }
 
+    /// Whether the resource holds an attribute set (which dropping it
+    /// releases).
+    #[inline]
+    pub(crate) fn has_attributes(&self) -> bool {
+        self.attributes.is_some()
+    }
+
     /// The value of the attribute named `key`, if the resource has one.
     pub fn attribute(&self, key: &str) -> Option<&AttributeValue> {
         self.attributes().iter().find(|attribute| attribute.key() == key).map(Attribute::value)
