@@ -7,7 +7,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::dispatch::{self, in_hook};
-use crate::frame::ContextFrame;
+use crate::frame::{self, ContextFrame};
 use crate::stack;
 use crate::{AsyncId, Attribute, AttributeSet, HookEvent, Resource, execution_async_id};
 
@@ -432,8 +432,12 @@ impl Drop for AsyncResource {
     #[inline]
     fn drop(&mut self) {
         let owes_destroy = *self.flags.get_mut() == 0 && dispatch::is_interested(HookEvent::Destroy);
-        if owes_destroy || self.resource.has_attributes() || !self.frame.is_empty() {
+        if owes_destroy || self.resource.has_attributes() {
             self.drop_slow(owes_destroy);
+        } else if !self.frame.is_empty() && !frame::give_back_to_slot(&self.frame) {
+            // (Given back, the frame's count is the slot's now: nothing to
+            // release.)
+            self.drop_slow(false);
         }
     }
 }

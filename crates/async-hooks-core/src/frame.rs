@@ -491,11 +491,19 @@ pub(crate) fn current_in(state: &ThreadState) -> ContextFrame {
 impl Drop for ContextFrame {
     #[inline]
     fn drop(&mut self) {
-        if self.repr.is_some() && THREAD_STATE.try_with(|state| state.frame.take_back(self)) == Some(true) {
+        if self.repr.is_some() && give_back_to_slot(self) {
             // The slot holds the count now.
             std::mem::forget(self.repr.take());
         }
     }
+}
+
+/// Gives `frame`'s count to this thread's frame slot, as a spare count, if
+/// `frame` is the slot's frame and the slot keeps spare counts; then the
+/// caller must forget `frame` rather than drop it.
+#[inline(always)]
+pub(crate) fn give_back_to_slot(frame: &ContextFrame) -> bool {
+    THREAD_STATE.try_with(|state| state.frame.take_back(frame)) == Some(true)
 }
 
 /// Whether `frame` is `state`'s current frame (the same allocation).
