@@ -29,6 +29,10 @@ pub(crate) struct Shared<T, R> {
     pub(crate) gate: SubmitGate,
     /// Set by a forced shutdown: queued tasks get `Closed` instead of running.
     pub(crate) forced: AtomicBool,
+    /// Set when a worker closed the pool and no helper thread could be
+    /// started to finish the close: the workers finish it themselves
+    /// ([`finish_close_on_worker`]).
+    pub(crate) stops_owed: AtomicBool,
     pub(crate) metrics: Arc<PoolMetrics>,
     /// Join handles of the running workers (replacements add theirs).
     pub(crate) workers: Mutex<Vec<JoinHandle<()>>>,
@@ -128,8 +132,9 @@ where
             attributes: AttributeSet::new([Attribute::new(POOL_NAME, AttributeValue::Str(config.name.clone()))]),
             metrics: Arc::new(PoolMetrics::new(config.num_threads)),
             queue: TaskQueue::new(config.queue),
-            gate: SubmitGate::new(),
+            gate: SubmitGate::new(config.num_threads),
             forced: AtomicBool::new(false),
+            stops_owed: AtomicBool::new(false),
             workers: Mutex::new(Vec::with_capacity(config.num_threads)),
             processor,
             config,
@@ -235,13 +240,14 @@ where
         } else {
             (Box::new(OwnedJob::new(task, core, callback)), None)
         };
-        let Some(_pass) = shared.gate.enter() else {
+        if !shared.gate.enter() {
             shared.metrics.task_closed();
             return Err(SubmitError::Closed(job.refuse(TaskError::Closed)));
-        };
+        }
         match shared.queue.push(job) {
             Ok(()) => Ok(handle),
             Err(job) => {
+                shared.gate.job_unqueued();
                 shared.metrics.task_rejected();
                 Err(SubmitError::QueueFull(job.refuse(TaskError::QueueFull)))
             }
@@ -309,9 +315,9 @@ impl<T: Send + 'static, R: Send + 'static> WorkerPool<T, R> {
                     .name(format!("{}-closer", shared.config.name))
                     .spawn(move || finish_close(&helper_shared));
                 if helper.is_err() {
-                    // No thread to be had: do it here, which can only block
-                    // if the queue is bounded and full.
-                    finish_close(shared);
+                    // No thread to be had: the workers finish the close
+                    // themselves, this one first when it is back in its loop.
+                    shared.stops_owed.store(true, Ordering::Release);
                 }
             }
             return;
@@ -319,7 +325,10 @@ impl<T: Send + 'static, R: Send + 'static> WorkerPool<T, R> {
         if closed_now {
             finish_close(shared);
         } else {
-            shared.gate.wait_for_submitters();
+            // Another closer queues the stops; return only once every
+            // admitted task has reached a worker (the join below may find no
+            // handle left, the other closer joining them).
+            shared.gate.wait_until_all_received();
         }
         self.join_workers();
     }
@@ -371,13 +380,29 @@ impl<T: Send + 'static, R: Send + 'static> WorkerPool<T, R> {
     }
 }
 
-/// After the gate closed: waits until every admitted submission is queued,
-/// then queues one stop message per worker, behind all of them.
+/// After the gate closed, off the pool's workers: waits until the workers
+/// have taken every admitted job off the queue, then queues one stop
+/// message per worker, behind all of them.
 fn finish_close<T, R>(shared: &Shared<T, R>) {
-    shared.gate.wait_for_submitters();
+    shared.gate.wait_until_all_received();
     for _ in 0..shared.config.num_threads {
         shared.queue.push_stop();
     }
+}
+
+/// [`finish_close`] on a worker, when no helper thread could be started
+/// (`stops_owed` is set): if the workers have taken every admitted job,
+/// queues a stop for each other worker and returns true: the calling worker
+/// then stops too. Otherwise returns false, and the worker takes another
+/// job (without blocking for long, to check again).
+pub(crate) fn finish_close_on_worker<T, R>(shared: &Shared<T, R>) -> bool {
+    if !shared.gate.all_received() || !shared.stops_owed.swap(false, Ordering::AcqRel) {
+        return false;
+    }
+    for _ in 1..shared.config.num_threads {
+        shared.queue.push_stop();
+    }
+    true
 }
 
 impl<T: Send + 'static, R: Send + 'static> Drop for WorkerPool<T, R> {

@@ -5,14 +5,15 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use std::{io, thread};
 
 use async_hooks_core::{Attribute, any_hook_enabled};
+use crossbeam_channel::RecvTimeoutError;
 
 use crate::TaskError;
 use crate::attributes::{POOL_QUEUE_WAIT_US, POOL_WORKER, micros};
-use crate::pool::Shared;
+use crate::pool::{Shared, finish_close_on_worker};
 use crate::queue::Message;
 use crate::sync::lock;
 use crate::task::{Executed, Job, TaskCore};
@@ -42,6 +43,10 @@ pub fn current_worker_index() -> Option<usize> {
 pub(crate) fn is_worker_of(pool_id: u64) -> bool {
     CURRENT_WORKER.try_with(|current| current.get().is_some_and(|(id, _)| id == pool_id)).unwrap_or(false)
 }
+
+/// How long a worker finishing a close ([`finish_close_on_worker`]) waits
+/// for a job before it checks again whether all are taken.
+const STOPS_OWED_POLL: Duration = Duration::from_millis(1);
 
 /// What the loop does after a job.
 enum JobEnd {
@@ -74,13 +79,30 @@ where
     let _ = CURRENT_WORKER.try_with(|current| current.set(Some((shared.id, index))));
     shared.config.start_worker(index);
     loop {
-        let message = match shared.queue.receiver().recv() {
+        let received = if shared.stops_owed.load(Ordering::Acquire) {
+            // A worker closed the pool and no helper thread finishes the
+            // close: the workers do, polling until every admitted job is
+            // taken.
+            if finish_close_on_worker(&shared) {
+                break;
+            }
+            match shared.queue.receiver().recv_timeout(STOPS_OWED_POLL) {
+                Err(RecvTimeoutError::Timeout) => continue,
+                received => received.map_err(|_| ()),
+            }
+        } else {
+            shared.queue.receiver().recv().map_err(|_| ())
+        };
+        let message = match received {
             Ok(message) => message,
             // The pool holds a sender while workers run; be defensive anyway.
-            Err(_) => break,
+            Err(()) => break,
         };
         let job = match message {
-            Message::Run(job) => job,
+            Message::Run(job) => {
+                shared.gate.job_received(index);
+                job
+            }
             Message::Stop => break,
         };
         match run_job(&shared, index, job) {

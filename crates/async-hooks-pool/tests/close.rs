@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use async_hooks_pool::{SubmitError, TaskError, WorkerPool};
+use async_hooks_pool::{QueueMode, SubmitError, TaskError, WorkerPool};
 
 const QUEUED: usize = 10_000;
 const THREADS: usize = 2;
@@ -193,4 +193,58 @@ fn close_from_the_only_worker_with_a_full_wait_queue_does_not_deadlock() {
     assert_eq!(results.len(), 50);
     assert!(results.iter().all(|result| matches!(result, Ok(_) | Err(TaskError::Closed))));
     pool.close();
+}
+
+/// Submitters racing a close, with a queue that may be full: every task
+/// admitted (`Ok`) has run by the time `close` returns, every refused one
+/// (closed or queue full) was told so before `run_task` returned, and no
+/// task is both or neither. The closer's wait counts queued jobs as workers
+/// take them and full-queue refusals as submitters report them: if either
+/// went uncounted, `close` would hang; if the closer stopped waiting early,
+/// a task would be stranded behind the stop messages and never run.
+#[test]
+fn close_racing_submitters_answers_every_task_before_it_returns() {
+    const SUBMITTERS: usize = 3;
+    const PER_SUBMITTER: usize = 2_000;
+    for (round, queue) in
+        [QueueMode::Unbounded, QueueMode::Reject { capacity: 4 }].into_iter().cycle().take(20).enumerate()
+    {
+        let pool = Arc::new(WorkerPool::builder().num_threads(THREADS).queue(queue).build(|n: usize| n).unwrap());
+        let (answered, ran) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let submitters: Vec<_> = (0..SUBMITTERS)
+            .map(|_| {
+                let (pool, answered, ran) = (pool.clone(), answered.clone(), ran.clone());
+                std::thread::spawn(move || {
+                    let mut admitted = 0;
+                    for n in 0..PER_SUBMITTER {
+                        let (answered, ran) = (answered.clone(), ran.clone());
+                        match pool.run_task(n, move |result| {
+                            if result == Ok(n) {
+                                ran.fetch_add(1, Ordering::SeqCst);
+                            }
+                            answered.fetch_add(1, Ordering::SeqCst);
+                        }) {
+                            Ok(()) => admitted += 1,
+                            Err(SubmitError::Closed(_) | SubmitError::QueueFull(_)) => {}
+                            Err(other) => panic!("unexpected refusal {other:?}"),
+                        }
+                    }
+                    admitted
+                })
+            })
+            .collect();
+        // Let the submitters get going, differently each round.
+        std::thread::sleep(std::time::Duration::from_micros(50 * (round as u64 % 7)));
+        pool.close();
+        let ran_at_close = ran.load(Ordering::SeqCst);
+        let admitted: usize = submitters.into_iter().map(|submitter| submitter.join().unwrap()).sum();
+        let answered_in_all = answered.load(Ordering::SeqCst);
+        assert_eq!(answered_in_all, SUBMITTERS * PER_SUBMITTER, "round {round}: every callback is called once");
+        // Nothing is admitted after close: every admitted task ran (and its
+        // callback was called) before close returned.
+        assert_eq!(ran_at_close, admitted, "round {round}: an admitted task had not run when close returned");
+        let stats = pool.stats();
+        assert_eq!(stats.completed as usize, admitted, "round {round}: every admitted task ran");
+        assert_eq!(stats.queued, 0, "round {round}: nothing is left in the queue");
+    }
 }
