@@ -426,28 +426,27 @@ impl Drop for AsyncResource {
     /// Dispatches `destroy` (unless it was dispatched, manual, or the
     /// resource is unobserved) and releases the attributes and the frame.
     ///
-    /// Inline, it tests whether there is anything to do; the doing is out
-    /// of line, so a resource with neither hooks, attributes nor context
-    /// costs no call.
+    /// Inline, it tests whether there is anything to do, and gives a frame
+    /// that is the thread's current one back to the slot; dispatching and
+    /// releasing are out of line, so a resource with neither hooks,
+    /// attributes nor context of its own costs no call.
     #[inline]
     fn drop(&mut self) {
-        let owes_destroy = *self.flags.get_mut() == 0 && dispatch::is_interested(HookEvent::Destroy);
-        if owes_destroy || self.resource.has_attributes() {
-            self.drop_slow(owes_destroy);
-        } else if !self.frame.is_empty() && !frame::give_back_to_slot(&self.frame) {
-            // (Given back, the frame's count is the slot's now: nothing to
-            // release.)
-            self.drop_slow(false);
+        if *self.flags.get_mut() == 0 {
+            // With no hook set wanting `destroy`, one load and a branch.
+            dispatch::dispatch(HookEvent::Destroy, self.async_id());
+        }
+        // A frame given back to the slot is the slot's count now: nothing
+        // to release.
+        if self.resource.has_attributes() || (!self.frame.is_empty() && !frame::give_back_to_slot(&self.frame)) {
+            self.release_fields();
         }
     }
 }
 
 impl AsyncResource {
     #[inline(never)]
-    fn drop_slow(&mut self, owes_destroy: bool) {
-        if owes_destroy {
-            dispatch::dispatch(HookEvent::Destroy, self.async_id());
-        }
+    fn release_fields(&mut self) {
         // SAFETY: called once, from `drop`; the fields are not used after.
         unsafe {
             ManuallyDrop::drop(&mut self.frame);
