@@ -77,11 +77,18 @@ pub(crate) fn in_hook() -> bool {
     with_dispatch(|state| state.in_hook.get())
 }
 
+/// The registry's published state, if some enabled hook set wants `event`:
+/// the one load an event makes when none does.
+#[inline(always)]
+fn state_if_interested(event: HookEvent) -> Option<RegistryState> {
+    let published = registry().state();
+    published.interest().contains(event).then_some(published)
+}
+
 /// Dispatches a `before`, `after`, `destroy` or `promise_resolve` event.
 #[inline]
 pub(crate) fn dispatch(kind: HookEvent, id: AsyncId) {
-    let published = registry().state();
-    if published.interest().contains(kind) {
+    if let Some(published) = state_if_interested(kind) {
         match kind {
             HookEvent::Before => {
                 dispatch_to_hooks::<{ Interest::BEFORE.bits() }>(published, move |hooks| hooks.before(id))
@@ -105,8 +112,7 @@ pub(crate) fn dispatch(kind: HookEvent, id: AsyncId) {
 /// Dispatches `init` for `resource`.
 #[inline]
 pub(crate) fn dispatch_init(resource: &Resource) {
-    let published = registry().state();
-    if published.interest().contains(HookEvent::Init) {
+    if let Some(published) = state_if_interested(HookEvent::Init) {
         dispatch_to_hooks::<{ Interest::INIT.bits() }>(published, |hooks| {
             hooks.init(resource.id(), resource.resource_type(), resource.trigger_async_id(), resource)
         });
@@ -116,8 +122,7 @@ pub(crate) fn dispatch_init(resource: &Resource) {
 /// Dispatches `record` for `id`.
 #[inline]
 pub(crate) fn dispatch_record(id: AsyncId, attributes: &[Attribute]) {
-    let published = registry().state();
-    if published.interest().contains(HookEvent::Record) {
+    if let Some(published) = state_if_interested(HookEvent::Record) {
         dispatch_to_hooks::<{ Interest::RECORD.bits() }>(published, |hooks| hooks.record(id, attributes));
     }
 }

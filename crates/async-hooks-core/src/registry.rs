@@ -154,7 +154,7 @@ impl HookRegistry {
     /// The current list and the state it was published with, read together.
     pub(crate) fn snapshot(&self) -> (RegistryState, Option<Arc<HookList>>) {
         let list = sync::lock(&self.list);
-        (RegistryState(self.state.load(Ordering::Relaxed)), list.clone())
+        (self.state(), list.clone())
     }
 
     pub(crate) fn new_entry(&self, hooks: StdArc<dyn Hooks>) -> HookEntry {
@@ -208,7 +208,7 @@ impl HookRegistry {
             if entries.is_empty() { None } else { Some(Arc::new(HookList::new(entries))) },
         );
         // Only written under the lock, so a load and a store make the bump.
-        let version = RegistryState(self.state.load(Ordering::Relaxed)).version() + 1;
+        let version = self.state().version() + 1;
         self.state.store(RegistryState::new(version, interest).0, Ordering::Release);
         drop(list);
         // The old list may hold the last reference to a hook set; drop it
