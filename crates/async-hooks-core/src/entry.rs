@@ -90,28 +90,28 @@ unsafe fn as_any<V: Any + Send + Sync>(header: NonNull<Header>) -> *const (dyn A
 /// 1, so no store has this one.
 const LIST_KEY: StoreKey = StoreKey::LIST;
 
-/// The node of a list entry: the header, the length, then the `len` keys
-/// (contiguous, so a lookup scans one cache line instead of following each
-/// handle), then the `len` handles in the same order.
+/// The node of a list entry: the header, the length, then the `len` handles
+/// (at a fixed offset, so a hinted lookup reaches one in a single load),
+/// then their `len` keys in the same order (contiguous, so a search scans
+/// one cache line instead of following each handle).
 #[repr(C)]
 struct ListNode {
     header: Header,
     len: usize,
-    keys: [StoreKey; 0],
+    entries: [EntryRef; 0],
 }
 
 /// The `TypeId` list entries are tagged with; never a store value's type.
 struct EntryList;
 
-/// The layout of a list node of `len` entries, and the offset of its
-/// handles.
+/// The layout of a list node of `len` entries, and the offset of its keys.
 fn list_layout(len: usize) -> (Layout, usize) {
     let too_long = "a frame's length fits in memory";
-    let keys = Layout::array::<StoreKey>(len).expect(too_long);
     let entries = Layout::array::<EntryRef>(len).expect(too_long);
-    let (with_keys, _) = Layout::new::<ListNode>().extend(keys).expect(too_long);
-    let (layout, entries_offset) = with_keys.extend(entries).expect(too_long);
-    (layout.pad_to_align(), entries_offset)
+    let keys = Layout::array::<StoreKey>(len).expect(too_long);
+    let (with_entries, _) = Layout::new::<ListNode>().extend(entries).expect(too_long);
+    let (layout, keys_offset) = with_entries.extend(keys).expect(too_long);
+    (layout.pad_to_align(), keys_offset)
 }
 
 /// The keys, the handles and the length of a list node.
@@ -124,11 +124,11 @@ unsafe fn list_parts(header: NonNull<Header>) -> (*mut StoreKey, *mut EntryRef, 
     let node = header.cast::<ListNode>().as_ptr();
     // SAFETY: guaranteed by the caller; the pointers stay inside the node's
     // allocation (`list_layout`) and no reference is created here. Keys and
-    // handles are both one word, so the handles follow the keys directly.
+    // handles are both one word, so the keys follow the handles directly.
     unsafe {
         let len = (*node).len;
-        let keys = (&raw mut (*node).keys).cast::<StoreKey>();
-        (keys, keys.add(len).cast::<EntryRef>(), len)
+        let entries = (&raw mut (*node).entries).cast::<EntryRef>();
+        (entries.add(len).cast::<StoreKey>(), entries, len)
     }
 }
 
@@ -190,8 +190,8 @@ impl EntryRef {
     /// sorted by key.
     pub(crate) fn new_list(entries: impl ExactSizeIterator<Item = EntryRef>) -> EntryRef {
         let len = entries.len();
-        let (layout, entries_offset) = list_layout(len);
-        debug_assert_eq!(entries_offset, size_of::<ListNode>() + len * size_of::<StoreKey>());
+        let (layout, keys_offset) = list_layout(len);
+        debug_assert_eq!(keys_offset, size_of::<ListNode>() + len * size_of::<EntryRef>());
         let block = spare::take(layout).unwrap_or_else(|| allocate(layout));
         let node = block.cast::<ListNode>().as_ptr();
         let header = Header {
@@ -261,17 +261,23 @@ impl EntryRef {
         unsafe {
             let (keys, entries, len) = list_parts(self.header);
             let guess = usize::from(hint.load(Ordering::Relaxed));
-            if guess >= len || *keys.add(guess) != key {
-                let position = std::slice::from_raw_parts(keys, len).iter().position(|candidate| *candidate == key)?;
-                // Positions past 255 are not remembered. The store is
-                // `Relaxed` and only happens when the hint was wrong, so
-                // threads that see the same layout never write.
-                if let Ok(position) = u8::try_from(position) {
-                    hint.store(position, Ordering::Relaxed);
+            // The handle is at a fixed offset and its header holds the key,
+            // which the caller's type check reads next to it: a right hint
+            // costs one load more than a frame of one value.
+            if guess < len {
+                let entry = &*entries.add(guess);
+                if entry.key() == key {
+                    return Some(entry);
                 }
-                return Some(&*entries.add(position));
             }
-            Some(&*entries.add(guess))
+            let position = std::slice::from_raw_parts(keys, len).iter().position(|candidate| *candidate == key)?;
+            // Positions past 255 are not remembered. The store is `Relaxed`
+            // and only happens when the hint was wrong, so threads that see
+            // the same layout never write.
+            if let Ok(position) = u8::try_from(position) {
+                hint.store(position, Ordering::Relaxed);
+            }
+            Some(&*entries.add(position))
         }
     }
 
