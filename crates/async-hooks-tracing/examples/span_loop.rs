@@ -1,43 +1,23 @@
-//! Fixed loops of the lifecycle bench's workloads (`benches/span_lifecycle.rs`)
-//! for instruction counts under `valgrind --tool=callgrind`:
-//! `span_loop hooks|by_hand|noop|bare [N]`.
+//! The tracing lifecycle bench's workloads (`benches/span_lifecycle.rs`,
+//! from the same source) as plain loops, for instruction counts under
+//! `valgrind --tool=callgrind`, with a `Registry` as the bench has it:
+//!
+//! `span_loop hooks|by_hand|floor|noop|bare [N]` runs N (default 100,000)
+//! resource lifecycles with `TracingHooks`, spans by hand, the floor hook
+//! set, a no-op hook set, or no hooks.
 
-use std::hint::black_box;
+#[allow(dead_code, reason = "the criterion side of the bench support is not used here")]
+#[path = "../benches/lifecycle_support/mod.rs"]
+mod lifecycle_support;
 
-use async_hooks_core::{AsyncId, AsyncResource, Hooks, Interest, Resource, create_hook};
+use async_hooks_core::{AsyncHook, Hooks, create_hook};
+use lifecycle_support::{FloorHooks, NoopHooks, resource_lifecycle, span_by_hand};
 use tracing_subscriber::layer::{Identity, SubscriberExt};
 
-struct NoopHooks;
-
-impl Hooks for NoopHooks {
-    fn init(&self, _id: AsyncId, _resource_type: &str, _trigger: AsyncId, _resource: &Resource) {}
-
-    fn interest(&self) -> Interest {
-        Interest::INIT | Interest::BEFORE | Interest::AFTER | Interest::DESTROY | Interest::RECORD
-    }
-}
-
-#[inline(never)]
-fn resource_lifecycle() {
-    let resource = AsyncResource::new("BenchResource");
-    resource.run_in_async_scope(|| black_box(()));
-    drop(resource);
-}
-
-#[inline(never)]
-fn span_by_hand(async_id: i64) {
-    let span = tracing::info_span!(
-        "BenchResource",
-        async_id,
-        trigger_async_id = 1_i64,
-        code.filepath = file!(),
-        code.lineno = line!(),
-    );
-    {
-        let _entered = span.enter();
-        black_box(());
-    }
-    drop(span);
+fn enabled<H: Hooks>(hooks: H) -> AsyncHook<H> {
+    let hook = create_hook(hooks);
+    hook.enable();
+    hook
 }
 
 fn main() {
@@ -47,16 +27,15 @@ fn main() {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Identity::new()))
         .expect("the only subscriber");
     let tracing_hook = (mode == "hooks").then(|| async_hooks_tracing::TracingHooks::builder().enable());
-    let noop_hook = (mode == "noop").then(|| {
-        let hook = create_hook(NoopHooks);
-        hook.enable();
-        hook
-    });
-    for i in 0..n {
-        match mode.as_str() {
-            "by_hand" => span_by_hand(i),
-            _ => resource_lifecycle(),
+    let floor_hook = (mode == "floor").then(|| enabled(FloorHooks));
+    let noop_hook = (mode == "noop").then(|| enabled(NoopHooks));
+    match mode.as_str() {
+        "by_hand" => (0..n).for_each(span_by_hand),
+        "hooks" | "floor" | "noop" | "bare" => (0..n).for_each(|_| resource_lifecycle()),
+        unknown => {
+            eprintln!("unknown workload {unknown:?}: one of hooks, by_hand, floor, noop, bare");
+            std::process::exit(2);
         }
     }
-    drop((tracing_hook, noop_hook));
+    drop((tracing_hook, floor_hook, noop_hook));
 }

@@ -9,7 +9,7 @@ use criterion::Criterion;
 
 /// A hook set that wants the same events as `TracingHooks` and does
 /// nothing: what the core costs before any span work.
-struct NoopHooks;
+pub(crate) struct NoopHooks;
 
 impl Hooks for NoopHooks {
     fn init(&self, _id: AsyncId, _resource_type: &str, _trigger: AsyncId, _resource: &Resource) {}
@@ -55,7 +55,7 @@ pub(crate) fn span_by_hand(async_id: i64) {
 /// only correct for this bench's lifecycles (one thread, strictly nested,
 /// destroyed in order, the global dispatcher), so it measures what the
 /// core's dispatch adds to the span by hand, not a usable hook set.
-struct FloorHooks;
+pub(crate) struct FloorHooks;
 
 thread_local! {
     static FLOOR_SPANS: std::cell::RefCell<Vec<(AsyncId, tracing::span::Id)>> = const { std::cell::RefCell::new(Vec::new()) };
