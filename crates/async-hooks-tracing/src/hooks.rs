@@ -13,7 +13,6 @@ use crate::callsite::{
     fixed_index, plain_callsite_for,
 };
 use crate::config::{ParentMode, RecordedStore, TracingHooksBuilder};
-use crate::entered;
 use crate::span_table::{SpanEntry, SpanHandle, SpanTable};
 use crate::values::{Slot, Slots, append_undeclared, value_set};
 
@@ -27,7 +26,12 @@ use crate::values::{Slot, Slots, append_undeclared, value_set};
 /// - `before` enters the span on the running thread, `after` exits it.
 /// - `record` records attributes learned later, such as a pool task's worker.
 /// - `destroy` closes the span (subscribers such as the OpenTelemetry layer
-///   export it once it and its children are closed).
+///   export it once it and its children are closed). A resource destroyed
+///   inside one of its own scopes, or while another thread runs one, keeps
+///   its span open and entered until the last of those scopes ends, as a
+///   span made by hand is kept alive by its guard; then it is closed.
+/// - A scope whose `before` the hook set missed (it was disabled then) exits
+///   nothing at its `after`.
 ///
 /// Spans are made with the dispatcher that is the default on the thread
 /// creating the resource (normally the global one) and only when it is
@@ -82,10 +86,6 @@ impl TracingHooks {
     /// How many resources currently have a span (created, not destroyed).
     pub fn live_spans(&self) -> usize {
         self.table.len()
-    }
-
-    fn table_tag(&self) -> u64 {
-        self.table.serial()
     }
 
     /// The span the new resource's span should be the child of (or, when
@@ -273,14 +273,13 @@ impl Hooks for TracingHooks {
     }
 
     fn before(&self, id: AsyncId) {
-        if let Some(span) = self.table.handle(id) {
+        if let Some(span) = self.table.open_scope(id) {
             span.dispatch.enter(&span.id);
-            entered::push(self.table_tag(), id, span);
         }
     }
 
     fn after(&self, id: AsyncId) {
-        entered::exit(self.table_tag(), id);
+        self.table.close_scope(id, |span| span.dispatch.exit(&span.id));
     }
 
     fn record(&self, id: AsyncId, attributes: &[Attribute]) {
@@ -305,6 +304,8 @@ impl Hooks for TracingHooks {
     }
 
     fn destroy(&self, id: AsyncId) {
+        // Inside one of its scopes, the span is closed when the last one
+        // ends (see the table).
         self.table.close(id);
     }
 

@@ -74,7 +74,6 @@
 
 mod callsite;
 mod config;
-mod entered;
 mod hooks;
 mod id_hasher;
 #[cfg(feature = "otlp")]

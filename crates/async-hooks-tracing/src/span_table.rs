@@ -18,6 +18,13 @@
 //! held only to move or copy a handle in or out: never while allocating or
 //! formatting.
 //!
+//! Each entry counts the scopes open on its span (entered at `before`, not
+//! yet exited at `after`, on any thread). A `destroy` that comes while some
+//! are open only marks the entry, and the last `after` closes the span once
+//! it has exited it: a span is never closed while it is entered, so the rest
+//! of the scope keeps it as the current span (and as the parent of what is
+//! created there), as a span made by hand would be kept alive by its guard.
+//!
 //! The `key=value` text of attributes without a declared field (rare) is
 //! kept apart, in a `Mutex<HashMap>` of its own, so that slots stay small and
 //! a slot's lock is never held while text is formatted.
@@ -49,12 +56,57 @@ pub(crate) struct SpanEntry {
     /// this span (set under the text map's lock, so that the removal of the
     /// entry knows to take the text out too).
     has_undeclared: bool,
+    /// How many scopes are open on the span, on any thread.
+    open_scopes: u32,
+    /// Whether `destroy` came while scopes were open: the last one to end
+    /// closes the span.
+    destroyed: bool,
 }
 
 impl SpanEntry {
     pub(crate) fn new(span: SpanHandle, callsite: &'static ResourceCallsite) -> SpanEntry {
-        SpanEntry { span, callsite, has_undeclared: false }
+        SpanEntry { span, callsite, has_undeclared: false, open_scopes: 0, destroyed: false }
     }
+
+    /// Counts a scope opened on the span; returns the handle to enter.
+    #[inline(always)]
+    fn open_scope(&mut self) -> SpanHandle {
+        // A count past `u32::MAX` would need that many scopes open at once.
+        self.open_scopes = self.open_scopes.saturating_add(1);
+        self.span.clone()
+    }
+
+    /// Ends a scope opened on the span: what the caller does next.
+    #[inline(always)]
+    fn close_scope(&mut self) -> ScopeEnd {
+        if self.open_scopes == 0 {
+            // Its `before` went unseen (the hook set was disabled then).
+            return ScopeEnd::NotOpen;
+        }
+        self.open_scopes -= 1;
+        if self.open_scopes == 0 && self.destroyed { ScopeEnd::ExitAndClose } else { ScopeEnd::Exit(self.span.clone()) }
+    }
+
+    /// Whether `destroy` can close the span now; if not, marks it for the
+    /// last scope to close.
+    #[inline(always)]
+    fn destroy_now(&mut self) -> bool {
+        if self.open_scopes == 0 {
+            return true;
+        }
+        self.destroyed = true;
+        false
+    }
+}
+
+/// What ending a scope asks of the table's caller.
+enum ScopeEnd {
+    /// Exit this span.
+    Exit(SpanHandle),
+    /// Exit the span, then close it: take the entry out.
+    ExitAndClose,
+    /// No scope was open on the span: nothing to exit.
+    NotOpen,
 }
 
 type IdHashMap<V> = HashMap<AsyncId, V, BuildHasherDefault<IdHasher>>;
@@ -71,14 +123,8 @@ const N_SLOTS: usize = 1 << SLOT_BITS;
 /// One slot: the entry of the id it indexes, if any.
 type Slot = SlotLock<Option<(AsyncId, SpanEntry)>>;
 
-/// Tells tables apart in the per-thread stack of entered spans; a serial,
-/// not an address, because a table dropped and a new one made at the same
-/// address must not match.
-static NEXT_TABLE_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 /// Live spans by async id.
 pub(crate) struct SpanTable {
-    serial: u64,
     /// An array, not a slice, so that indexing by `id % N_SLOTS` needs no
     /// bounds check.
     slots: Box<[Slot; N_SLOTS]>,
@@ -98,23 +144,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl SpanTable {
     pub(crate) fn new() -> SpanTable {
-        let serial = NEXT_TABLE_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let slots: Box<[Slot]> = (0..N_SLOTS).map(|_| SlotLock::new(None)).collect();
         let Ok(slots) = slots.try_into() else {
             unreachable!("async-hooks-tracing bug: the span table was made with the wrong number of slots")
         };
-        SpanTable {
-            serial,
-            slots,
-            overflow: Mutex::default(),
-            n_overflow: AtomicUsize::new(0),
-            undeclared: Mutex::default(),
-        }
-    }
-
-    /// Tells this table apart from every other one made in the process.
-    pub(crate) fn serial(&self) -> u64 {
-        self.serial
+        SpanTable { slots, overflow: Mutex::default(), n_overflow: AtomicUsize::new(0), undeclared: Mutex::default() }
     }
 
     #[inline(always)]
@@ -251,49 +285,145 @@ impl SpanTable {
         Some(text.clone())
     }
 
-    /// Takes the span of `id` out of the table and closes it (outside the
-    /// lock).
-    #[inline]
-    pub(crate) fn close(&self, id: AsyncId) {
-        self.remove_with(id, |span| span.dispatch.try_close(span.id.clone()));
-    }
-
-    /// Takes the span of `id` out of the table and lends it to `f` (outside
-    /// the lock), then drops it. `f` gets it neither through an `Option`
-    /// returned through memory nor moved into an argument: each copy writes
-    /// the handle in words and reads it back in wider loads, which stalls
-    /// store forwarding. It borrows the entry where it was taken to.
+    /// Counts a scope opened on the span of `id` (at `before`) and returns
+    /// a copy of its handle, to enter outside the lock. Always inlined, as
+    /// [`handle`](Self::handle).
     #[inline(always)]
-    fn remove_with<R>(&self, id: AsyncId, f: impl FnOnce(&SpanHandle) -> R) -> Option<R> {
-        let mut held = self.slot(id).lock();
-        match held.take() {
-            Some((held_id, entry)) if held_id == id => {
-                drop(held);
-                if entry.has_undeclared {
-                    self.remove_undeclared(id);
-                }
-                Some(f(&entry.span))
-            }
-            other => {
-                *held = other;
-                drop(held);
-                self.remove_from_overflow(id).map(|span| f(&span))
-            }
-        }
-    }
-
-    /// Takes out the span of `id` if it is not in its slot.
-    #[cold]
-    #[inline(never)]
-    fn remove_from_overflow(&self, id: AsyncId) -> Option<SpanHandle> {
-        if self.overflow_is_empty() {
+    pub(crate) fn open_scope(&self, id: AsyncId) -> Option<SpanHandle> {
+        let overflow_is_empty = match &mut *self.slot(id).lock() {
+            Some((held_id, entry)) if *held_id == id => return Some(entry.open_scope()),
+            _ => self.overflow_is_empty(),
+        };
+        if overflow_is_empty {
             return None;
         }
-        let entry = self.remove_overflow(id)?;
+        self.open_scope_in_overflow(id)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn open_scope_in_overflow(&self, id: AsyncId) -> Option<SpanHandle> {
+        lock(&self.overflow).get_mut(&id).map(SpanEntry::open_scope)
+    }
+
+    /// Ends a scope opened with [`open_scope`](Self::open_scope) (at
+    /// `after`): lends the span to `exit` outside the lock and, if the span
+    /// was destroyed while open and this was its last open scope, takes it
+    /// out of the table and closes it after `exit`. Nothing happens if no
+    /// scope is open on it. Returns whether `exit` was called.
+    #[inline(always)]
+    pub(crate) fn close_scope(&self, id: AsyncId, exit: impl FnOnce(&SpanHandle)) -> bool {
+        let mut held = self.slot(id).lock();
+        let end = match &mut *held {
+            Some((held_id, entry)) if *held_id == id => entry.close_scope(),
+            _ => {
+                drop(held);
+                return self.close_scope_in_overflow(id, exit);
+            }
+        };
+        match end {
+            ScopeEnd::Exit(span) => {
+                drop(held);
+                exit(&span);
+                true
+            }
+            ScopeEnd::ExitAndClose => {
+                let taken = held.take();
+                drop(held);
+                if let Some((_, entry)) = taken {
+                    self.exit_and_close(id, entry, exit);
+                }
+                true
+            }
+            ScopeEnd::NotOpen => false,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn close_scope_in_overflow(&self, id: AsyncId, exit: impl FnOnce(&SpanHandle)) -> bool {
+        if self.overflow_is_empty() {
+            return false;
+        }
+        let mut overflow = lock(&self.overflow);
+        let Some(entry) = overflow.get_mut(&id) else { return false };
+        match entry.close_scope() {
+            ScopeEnd::Exit(span) => {
+                drop(overflow);
+                exit(&span);
+                true
+            }
+            ScopeEnd::ExitAndClose => {
+                let taken = overflow.remove(&id);
+                self.n_overflow.store(overflow.len(), Ordering::Relaxed);
+                drop(overflow);
+                if let Some(entry) = taken {
+                    self.exit_and_close(id, entry, exit);
+                }
+                true
+            }
+            ScopeEnd::NotOpen => false,
+        }
+    }
+
+    /// The last scope of a destroyed span ended: exits it, then closes it.
+    #[cold]
+    #[inline(never)]
+    fn exit_and_close(&self, id: AsyncId, entry: SpanEntry, exit: impl FnOnce(&SpanHandle)) {
         if entry.has_undeclared {
             self.remove_undeclared(id);
         }
-        Some(entry.span)
+        exit(&entry.span);
+        entry.span.dispatch.try_close(entry.span.id);
+    }
+
+    /// Closes the span of `id` (at `destroy`) and takes it out of the
+    /// table; if scopes are open on it, marks it instead, and the last of
+    /// them closes it. Returns whether it closed the span now.
+    #[inline]
+    pub(crate) fn close(&self, id: AsyncId) -> bool {
+        let mut held = self.slot(id).lock();
+        match &mut *held {
+            Some((held_id, entry)) if *held_id == id => {
+                if !entry.destroy_now() {
+                    return false;
+                }
+            }
+            _ => {
+                drop(held);
+                return self.close_in_overflow(id);
+            }
+        }
+        let taken = held.take();
+        drop(held);
+        let Some((_, entry)) = taken else { return false };
+        if entry.has_undeclared {
+            self.remove_undeclared(id);
+        }
+        entry.span.dispatch.try_close(entry.span.id);
+        true
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn close_in_overflow(&self, id: AsyncId) -> bool {
+        if self.overflow_is_empty() {
+            return false;
+        }
+        let mut overflow = lock(&self.overflow);
+        let Some(entry) = overflow.get_mut(&id) else { return false };
+        if !entry.destroy_now() {
+            return false;
+        }
+        let taken = overflow.remove(&id);
+        self.n_overflow.store(overflow.len(), Ordering::Relaxed);
+        drop(overflow);
+        let Some(entry) = taken else { return false };
+        if entry.has_undeclared {
+            self.remove_undeclared(id);
+        }
+        entry.span.dispatch.try_close(entry.span.id);
+        true
     }
 
     #[cold]
@@ -360,9 +490,14 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         Insert(u64),
-        Remove(u64),
+        /// `destroy`: close, or mark for the last open scope.
+        Close(u64),
         Get(u64),
         Append(u64),
+        /// `before`.
+        OpenScope(u64),
+        /// `after`.
+        CloseScope(u64),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -371,46 +506,90 @@ mod tests {
         let id = prop_oneof![1_u64..64, (1_u64..8, 0_u64..4).prop_map(|(n, k)| n + k * N_SLOTS as u64)];
         prop_oneof![
             id.clone().prop_map(Op::Insert),
-            id.clone().prop_map(Op::Remove),
+            id.clone().prop_map(Op::Close),
             id.clone().prop_map(Op::Get),
-            id.prop_map(Op::Append),
+            id.clone().prop_map(Op::Append),
+            id.clone().prop_map(Op::OpenScope),
+            id.prop_map(Op::CloseScope),
         ]
     }
 
     proptest! {
         #[test]
         fn the_table_agrees_with_a_hash_map(ops in proptest::collection::vec(op(), 0..300)) {
+            /// What the table should hold for an id.
+            struct Modelled {
+                span: u64,
+                text: String,
+                open_scopes: u32,
+                destroyed: bool,
+            }
             let table = SpanTable::new();
-            // id -> (span id, catch-all text)
-            let mut model: HashMap<u64, (u64, String)> = HashMap::new();
+            let mut model: HashMap<u64, Modelled> = HashMap::new();
             for (step, op) in ops.into_iter().enumerate() {
                 let step = step as u64 + 1;
                 match op {
                     Op::Insert(raw) => {
                         table.insert(AsyncId::from_u64(raw), entry(step), None);
-                        model.insert(raw, (step, String::new()));
+                        model.insert(raw, Modelled { span: step, text: String::new(), open_scopes: 0, destroyed: false });
                     }
-                    Op::Remove(raw) => {
-                        let removed = table.remove_with(AsyncId::from_u64(raw), |span| span.id.into_u64());
-                        prop_assert_eq!(removed, model.remove(&raw).map(|(span, _)| span));
+                    Op::Close(raw) => {
+                        let closed = table.close(AsyncId::from_u64(raw));
+                        let expected = match model.get_mut(&raw) {
+                            Some(entry) if entry.open_scopes == 0 => {
+                                model.remove(&raw);
+                                true
+                            }
+                            Some(entry) => {
+                                entry.destroyed = true;
+                                false
+                            }
+                            None => false,
+                        };
+                        prop_assert_eq!(closed, expected);
                     }
                     Op::Get(raw) => {
                         let found = table.handle(AsyncId::from_u64(raw)).map(|span| span.id.into_u64());
-                        prop_assert_eq!(found, model.get(&raw).map(|(span, _)| *span));
+                        prop_assert_eq!(found, model.get(&raw).map(|entry| entry.span));
                     }
                     Op::Append(raw) => {
                         let text = table.append_undeclared(AsyncId::from_u64(raw), |text| text.push('x'));
-                        let expected = model.get_mut(&raw).map(|(_, text)| {
-                            text.push('x');
-                            text.clone()
+                        let expected = model.get_mut(&raw).map(|entry| {
+                            entry.text.push('x');
+                            entry.text.clone()
                         });
                         prop_assert_eq!(text, expected);
+                    }
+                    Op::OpenScope(raw) => {
+                        let opened = table.open_scope(AsyncId::from_u64(raw)).map(|span| span.id.into_u64());
+                        let expected = model.get_mut(&raw).map(|entry| {
+                            entry.open_scopes += 1;
+                            entry.span
+                        });
+                        prop_assert_eq!(opened, expected);
+                    }
+                    Op::CloseScope(raw) => {
+                        let mut exited = None;
+                        let called = table.close_scope(AsyncId::from_u64(raw), |span| exited = Some(span.id.into_u64()));
+                        let expected = match model.get_mut(&raw) {
+                            Some(entry) if entry.open_scopes > 0 => {
+                                entry.open_scopes -= 1;
+                                let span = entry.span;
+                                if entry.open_scopes == 0 && entry.destroyed {
+                                    model.remove(&raw);
+                                }
+                                Some(span)
+                            }
+                            _ => None,
+                        };
+                        prop_assert_eq!(called, expected.is_some());
+                        prop_assert_eq!(exited, expected);
                     }
                 }
             }
             prop_assert_eq!(table.len(), model.len());
             let texts = lock(&table.undeclared).len();
-            prop_assert_eq!(texts, model.values().filter(|(_, text)| !text.is_empty()).count());
+            prop_assert_eq!(texts, model.values().filter(|entry| !entry.text.is_empty()).count());
         }
     }
 
@@ -426,7 +605,7 @@ mod tests {
             assert_eq!(table.handle(*id).map(|handle| handle.id.into_u64()), Some(span as u64 + 1));
         }
         for id in &ids {
-            assert!(table.remove_with(*id, |_| ()).is_some());
+            assert!(table.close(*id));
             assert!(table.handle(*id).is_none());
         }
         assert_eq!(table.len(), 0);
@@ -436,7 +615,8 @@ mod tests {
 }
 
 /// Models of lookups against a removal on another thread, of two ids meeting
-/// in one slot, and of catch-all text against a removal. Run with
+/// in one slot, of a `destroy` racing a scope, and of catch-all text against
+/// a removal. Run with
 /// `RUSTFLAGS="--cfg async_hooks_loom" cargo test -p async-hooks-tracing --release --lib loom`.
 #[cfg(all(test, async_hooks_loom))]
 mod loom_models {
@@ -472,7 +652,7 @@ mod loom_models {
             let remover = {
                 let (table, removed) = (Arc::clone(&table), Arc::clone(&removed));
                 thread::spawn(move || {
-                    assert!(table.remove_with(id, |_| ()).is_some());
+                    assert!(table.close(id));
                     removed.store(true, Ordering::Release);
                 })
             };
@@ -497,7 +677,7 @@ mod loom_models {
             table.insert(id, entry(2), None);
             let remover = {
                 let table = Arc::clone(&table);
-                thread::spawn(move || assert_eq!(table.remove_with(neighbour, |span| span.id.into_u64()), Some(1)))
+                thread::spawn(move || assert!(table.close(neighbour)))
             };
             // Whether or not the memory or the slot answers, the span of
             // `id` is found, and it is the right one.
@@ -524,8 +704,67 @@ mod loom_models {
             assert_eq!(span_of(&table, first), Some(1));
             inserter.join().expect("the inserter does not panic");
             assert_eq!(table.len(), 2);
-            assert_eq!(table.remove_with(second, |span| span.id.into_u64()), Some(2));
-            assert_eq!(table.remove_with(first, |span| span.id.into_u64()), Some(1));
+            assert!(table.close(second));
+            assert!(table.close(first));
+            assert_eq!(table.len(), 0);
+        });
+    }
+
+    /// Counts the spans closed through it.
+    struct CountingSubscriber(std::sync::atomic::AtomicUsize);
+
+    impl tracing_core::Subscriber for CountingSubscriber {
+        fn enabled(&self, _: &tracing_core::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+            span::Id::from_u64(1)
+        }
+        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+        fn event(&self, _: &tracing_core::Event<'_>) {}
+        fn enter(&self, _: &span::Id) {}
+        fn exit(&self, _: &span::Id) {}
+        fn try_close(&self, _: span::Id) -> bool {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            true
+        }
+    }
+
+    #[test]
+    fn loom_a_destroy_during_a_scope_on_another_thread_closes_the_span_once() {
+        loom::model(|| {
+            let id = AsyncId::from_u64(42);
+            let dispatch = Dispatch::new(CountingSubscriber(std::sync::atomic::AtomicUsize::new(0)));
+            let table = Arc::new(SpanTable::new());
+            let callsite = callsite_for(Level::INFO, "LoomResource", Location::caller(), &[]);
+            table.insert(
+                id,
+                SpanEntry::new(SpanHandle { id: span::Id::from_u64(7), dispatch: dispatch.clone() }, callsite),
+                None,
+            );
+            let scope = {
+                let table = Arc::clone(&table);
+                thread::spawn(move || {
+                    // `before`, then `after`, as a scope on this thread.
+                    if let Some(span) = table.open_scope(id) {
+                        assert_eq!(span.id.into_u64(), 7);
+                        let mut exited = false;
+                        assert!(table.close_scope(id, |_| exited = true));
+                        assert!(exited, "a scope that was opened is exited");
+                    }
+                })
+            };
+            // `destroy`: closes now, or leaves it to the scope.
+            let closed_now = table.close(id);
+            scope.join().expect("the scope does not panic");
+            let closes = dispatch
+                .downcast_ref::<CountingSubscriber>()
+                .expect("the counting subscriber")
+                .0
+                .load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(closes, 1, "closed exactly once, by `destroy` or by the last scope (closed now: {closed_now})");
+            assert!(table.handle(id).is_none(), "and taken out of the table");
             assert_eq!(table.len(), 0);
         });
     }
@@ -542,7 +781,7 @@ mod loom_models {
                     let _ = table.append_undeclared(id, |text| text.push_str("late.key=1"));
                 })
             };
-            assert!(table.remove_with(id, |_| ()).is_some());
+            assert!(table.close(id));
             appender.join().expect("the appender does not panic");
             assert!(super::lock(&table.undeclared).is_empty(), "text of a removed entry stayed");
         });

@@ -119,6 +119,24 @@ fn destroy_closes_the_span_and_drops_its_table_entry() {
 }
 
 #[test]
+fn a_resource_destroyed_inside_its_scope_is_exited_at_after_then_closed() {
+    let recorded = setup();
+    let resource = AsyncResource::new("DestroyedInScope");
+    let id = resource.async_id();
+    resource.run_in_async_scope(|| {
+        resource.emit_destroy().unwrap();
+        let span = recorded.resource(id);
+        assert!(span.exits.is_empty(), "the scope is still open");
+        assert!(!span.closed, "a span is not closed while it is entered");
+        assert_eq!(tracing::Span::current().metadata().map(|metadata| metadata.name()), Some("DestroyedInScope"));
+    });
+    let span = recorded.resource(id);
+    assert_eq!(span.exits, span.enters, "exited when the scope ended");
+    assert!(span.closed, "and closed then");
+    assert!(tracing::Span::current().is_none(), "nothing stays entered on this thread");
+}
+
+#[test]
 fn store_values_are_not_recorded_without_an_opt_in() {
     static SECRET: AsyncLocalStorage<&'static str> = AsyncLocalStorage::new();
     let recorded = setup();
