@@ -83,7 +83,8 @@ impl TracingHooks {
         }
     }
 
-    /// How many resources currently have a span (created, not destroyed).
+    /// How many resources currently have a span: created and not destroyed,
+    /// or destroyed inside a scope of theirs that has not ended yet.
     pub fn live_spans(&self) -> usize {
         self.table.len()
     }
