@@ -370,10 +370,17 @@ impl SpanTable {
     #[cold]
     #[inline(never)]
     fn exit_and_close(&self, id: AsyncId, entry: SpanEntry, exit: impl FnOnce(&SpanHandle)) {
+        exit(&entry.span);
+        self.close_taken(id, entry);
+    }
+
+    /// Closes the span of an entry taken out of the table (outside any
+    /// lock), and drops its catch-all text.
+    #[inline(always)]
+    fn close_taken(&self, id: AsyncId, entry: SpanEntry) {
         if entry.has_undeclared {
             self.remove_undeclared(id);
         }
-        exit(&entry.span);
         entry.span.dispatch.try_close(entry.span.id);
     }
 
@@ -397,10 +404,7 @@ impl SpanTable {
         let taken = held.take();
         drop(held);
         let Some((_, entry)) = taken else { return false };
-        if entry.has_undeclared {
-            self.remove_undeclared(id);
-        }
-        entry.span.dispatch.try_close(entry.span.id);
+        self.close_taken(id, entry);
         true
     }
 
@@ -419,10 +423,7 @@ impl SpanTable {
         self.n_overflow.store(overflow.len(), Ordering::Relaxed);
         drop(overflow);
         let Some(entry) = taken else { return false };
-        if entry.has_undeclared {
-            self.remove_undeclared(id);
-        }
-        entry.span.dispatch.try_close(entry.span.id);
+        self.close_taken(id, entry);
         true
     }
 
