@@ -91,27 +91,43 @@ unsafe fn as_any<V: Any + Send + Sync>(header: NonNull<Header>) -> *const (dyn A
 const LIST_KEY: StoreKey = StoreKey::LIST;
 
 /// The node of a list entry: the header, the length, then the `len` handles
-/// (at a fixed offset, so a hinted lookup reaches one in a single load),
-/// then their `len` keys in the same order (contiguous, so a search scans
-/// one cache line instead of following each handle).
+/// (at a fixed offset, [`ENTRIES_OFFSET`], so a hinted lookup reaches one in
+/// a single load), then their `len` keys in the same order (contiguous, so a
+/// search scans one cache line instead of following each handle).
 #[repr(C)]
 struct ListNode {
     header: Header,
     len: usize,
-    entries: [EntryRef; 0],
+}
+
+/// Where a list node's handles start: right after its fixed part, which is
+/// where `Layout::extend` puts them (the node's alignment is at least a
+/// handle's, so its size is a multiple of that).
+const ENTRIES_OFFSET: usize = size_of::<ListNode>();
+const _: () = assert!(ENTRIES_OFFSET % align_of::<EntryRef>() == 0);
+
+/// Where a list node of `len` handles has its keys: after the handles,
+/// rounded up to a key's alignment as `Layout::extend` does (no padding
+/// where handles and keys are both one word).
+#[inline(always)]
+const fn keys_offset(len: usize) -> usize {
+    let end = ENTRIES_OFFSET + len * size_of::<EntryRef>();
+    let align = align_of::<StoreKey>();
+    (end + align - 1) & !(align - 1)
 }
 
 /// The `TypeId` list entries are tagged with; never a store value's type.
 struct EntryList;
 
-/// The layout of a list node of `len` entries, and the offset of its keys.
-fn list_layout(len: usize) -> (Layout, usize) {
+/// The layout of a list node of `len` entries, and the offsets of its
+/// handles and of its keys.
+fn list_layout(len: usize) -> (Layout, usize, usize) {
     let too_long = "a frame's length fits in memory";
     let entries = Layout::array::<EntryRef>(len).expect(too_long);
     let keys = Layout::array::<StoreKey>(len).expect(too_long);
-    let (with_entries, _) = Layout::new::<ListNode>().extend(entries).expect(too_long);
+    let (with_entries, entries_offset) = Layout::new::<ListNode>().extend(entries).expect(too_long);
     let (layout, keys_offset) = with_entries.extend(keys).expect(too_long);
-    (layout.pad_to_align(), keys_offset)
+    (layout.pad_to_align(), entries_offset, keys_offset)
 }
 
 /// The keys, the handles and the length of a list node.
@@ -122,13 +138,13 @@ fn list_layout(len: usize) -> (Layout, usize) {
 #[inline(always)]
 unsafe fn list_parts(header: NonNull<Header>) -> (*mut StoreKey, *mut EntryRef, usize) {
     let node = header.cast::<ListNode>().as_ptr();
-    // SAFETY: guaranteed by the caller; the pointers stay inside the node's
-    // allocation (`list_layout`) and no reference is created here. Keys and
-    // handles are both one word, so the keys follow the handles directly.
+    // SAFETY: guaranteed by the caller; the offsets are those of the node's
+    // layout (`list_layout`, checked against them in `new_list`), so the
+    // pointers stay inside its allocation, and no reference is created here.
     unsafe {
         let len = (*node).len;
-        let entries = (&raw mut (*node).entries).cast::<EntryRef>();
-        (entries.add(len).cast::<StoreKey>(), entries, len)
+        let base = node.cast::<u8>();
+        (base.add(keys_offset(len)).cast::<StoreKey>(), base.add(ENTRIES_OFFSET).cast::<EntryRef>(), len)
     }
 }
 
@@ -190,8 +206,8 @@ impl EntryRef {
     /// sorted by key.
     pub(crate) fn new_list(entries: impl ExactSizeIterator<Item = EntryRef>) -> EntryRef {
         let len = entries.len();
-        let (layout, keys_offset) = list_layout(len);
-        debug_assert_eq!(keys_offset, size_of::<ListNode>() + len * size_of::<EntryRef>());
+        let (layout, entries_offset, keys_at) = list_layout(len);
+        assert!(entries_offset == ENTRIES_OFFSET && keys_at == keys_offset(len), "async-hooks bug: list layout");
         let block = spare::take(layout).unwrap_or_else(|| allocate(layout));
         let node = block.cast::<ListNode>().as_ptr();
         let header = Header {

@@ -13,6 +13,7 @@ use crate::callsite::{
     fixed_index, plain_callsite_for,
 };
 use crate::config::{ParentMode, RecordedStore, TracingHooksBuilder};
+use crate::entered;
 use crate::span_table::{SpanEntry, SpanHandle, SpanTable};
 use crate::values::{Slot, Slots, append_undeclared, value_set};
 
@@ -31,7 +32,11 @@ use crate::values::{Slot, Slots, append_undeclared, value_set};
 ///   its span open and entered until the last of those scopes ends, as a
 ///   span made by hand is kept alive by its guard; then it is closed.
 /// - A scope whose `before` the hook set missed (it was disabled then) exits
-///   nothing at its `after`.
+///   nothing at its `after`, even while the resource has a scope open on
+///   another thread (within one thread, nested scopes of one resource look
+///   alike, and the outer one's span is exited then). A scope whose `after`
+///   it misses (disabled meanwhile) keeps the span open, and entered on that
+///   thread, until the hook set is dropped.
 ///
 /// Spans are made with the dispatcher that is the default on the thread
 /// creating the resource (normally the global one) and only when it is
@@ -87,6 +92,10 @@ impl TracingHooks {
     /// or destroyed inside a scope of theirs that has not ended yet.
     pub fn live_spans(&self) -> usize {
         self.table.len()
+    }
+
+    fn table_tag(&self) -> u64 {
+        self.table.serial()
     }
 
     /// The span the new resource's span should be the child of (or, when
@@ -274,13 +283,25 @@ impl Hooks for TracingHooks {
     }
 
     fn before(&self, id: AsyncId) {
+        // Counted before it is entered, so that a `destroy` on another
+        // thread leaves the close to the scope.
         if let Some(span) = self.table.open_scope(id) {
             span.dispatch.enter(&span.id);
+            if let Err(span) = entered::push(self.table_tag(), id, span) {
+                // The thread is shutting down and has no stack to pair the
+                // `after` with: end the scope of the span at once.
+                span.dispatch.exit(&span.id);
+                self.table.close_scope(id);
+            }
         }
     }
 
     fn after(&self, id: AsyncId) {
-        self.table.close_scope(id, |span| span.dispatch.exit(&span.id));
+        // Only a scope whose `before` this thread saw is ended, and only
+        // once its span is exited.
+        if entered::exit(self.table_tag(), id) {
+            self.table.close_scope(id);
+        }
     }
 
     fn record(&self, id: AsyncId, attributes: &[Attribute]) {

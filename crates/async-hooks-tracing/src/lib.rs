@@ -74,6 +74,7 @@
 
 mod callsite;
 mod config;
+mod entered;
 mod hooks;
 mod id_hasher;
 #[cfg(feature = "otlp")]

@@ -19,11 +19,13 @@
 //! formatting.
 //!
 //! Each entry counts the scopes open on its span (entered at `before`, not
-//! yet exited at `after`, on any thread). A `destroy` that comes while some
-//! are open only marks the entry, and the last `after` closes the span once
-//! it has exited it: a span is never closed while it is entered, so the rest
-//! of the scope keeps it as the current span (and as the parent of what is
-//! created there), as a span made by hand would be kept alive by its guard.
+//! yet exited at `after`, on any thread). A scope is counted before its span
+//! is entered and uncounted after it is exited (the per-thread stack of
+//! `entered.rs` pairs each `after` with its own `before`). A `destroy` that
+//! comes while scopes are open only marks the entry, and the last scope to
+//! end closes the span: a span is never closed while it is entered, so the
+//! rest of the scope keeps it as the current span (and as the parent of what
+//! is created there), as a span made by hand is kept alive by its guard.
 //!
 //! The `key=value` text of attributes without a declared field (rare) is
 //! kept apart, in a `Mutex<HashMap>` of its own, so that slots stay small and
@@ -80,11 +82,10 @@ impl SpanEntry {
     #[inline(always)]
     fn close_scope(&mut self) -> ScopeEnd {
         if self.open_scopes == 0 {
-            // Its `before` went unseen (the hook set was disabled then).
             return ScopeEnd::NotOpen;
         }
         self.open_scopes -= 1;
-        if self.open_scopes == 0 && self.destroyed { ScopeEnd::ExitAndClose } else { ScopeEnd::Exit(self.span.clone()) }
+        if self.open_scopes == 0 && self.destroyed { ScopeEnd::Close } else { ScopeEnd::Ended }
     }
 
     /// Whether `destroy` can close the span now; if not, marks it for the
@@ -99,17 +100,23 @@ impl SpanEntry {
     }
 }
 
-/// What ending a scope asks of the table's caller.
+/// What ending a scope leaves to do.
 enum ScopeEnd {
-    /// Exit this span.
-    Exit(SpanHandle),
-    /// Exit the span, then close it: take the entry out.
-    ExitAndClose,
-    /// No scope was open on the span: nothing to exit.
+    /// Nothing: the span lives on.
+    Ended,
+    /// It was the last open scope of a destroyed span: take the entry out
+    /// and close the span.
+    Close,
+    /// No scope was open on the span.
     NotOpen,
 }
 
 type IdHashMap<V> = HashMap<AsyncId, V, BuildHasherDefault<IdHasher>>;
+
+/// Tells tables apart in the per-thread stack of entered spans; a serial,
+/// not an address, because a table dropped and a new one made at the same
+/// address must not match.
+static NEXT_TABLE_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Few slots under loom, so that ids share one without being far apart.
 const SLOT_BITS: u32 = if cfg!(async_hooks_loom) { 1 } else { 12 };
@@ -125,6 +132,7 @@ type Slot = SlotLock<Option<(AsyncId, SpanEntry)>>;
 
 /// Live spans by async id.
 pub(crate) struct SpanTable {
+    serial: u64,
     /// An array, not a slice, so that indexing by `id % N_SLOTS` needs no
     /// bounds check.
     slots: Box<[Slot; N_SLOTS]>,
@@ -144,11 +152,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl SpanTable {
     pub(crate) fn new() -> SpanTable {
+        let serial = NEXT_TABLE_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let slots: Box<[Slot]> = (0..N_SLOTS).map(|_| SlotLock::new(None)).collect();
         let Ok(slots) = slots.try_into() else {
             unreachable!("async-hooks-tracing bug: the span table was made with the wrong number of slots")
         };
-        SpanTable { slots, overflow: Mutex::default(), n_overflow: AtomicUsize::new(0), undeclared: Mutex::default() }
+        SpanTable {
+            serial,
+            slots,
+            overflow: Mutex::default(),
+            n_overflow: AtomicUsize::new(0),
+            undeclared: Mutex::default(),
+        }
+    }
+
+    /// Tells this table apart from every other one made in the process.
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
     }
 
     #[inline(always)]
@@ -306,32 +326,27 @@ impl SpanTable {
         lock(&self.overflow).get_mut(&id).map(SpanEntry::open_scope)
     }
 
-    /// Ends a scope opened with [`open_scope`](Self::open_scope) (at
-    /// `after`): lends the span to `exit` outside the lock and, if the span
-    /// was destroyed while open and this was its last open scope, takes it
-    /// out of the table and closes it after `exit`. Nothing happens if no
-    /// scope is open on it. Returns whether `exit` was called.
+    /// Ends a scope counted by [`open_scope`](Self::open_scope), once
+    /// `after` has exited its span: if the span was destroyed while open and
+    /// this was its last open scope, takes it out of the table and closes
+    /// it. Returns whether a scope was open on it.
     #[inline(always)]
-    pub(crate) fn close_scope(&self, id: AsyncId, exit: impl FnOnce(&SpanHandle)) -> bool {
+    pub(crate) fn close_scope(&self, id: AsyncId) -> bool {
         let mut held = self.slot(id).lock();
         let end = match &mut *held {
             Some((held_id, entry)) if *held_id == id => entry.close_scope(),
             _ => {
                 drop(held);
-                return self.close_scope_in_overflow(id, exit);
+                return self.close_scope_in_overflow(id);
             }
         };
         match end {
-            ScopeEnd::Exit(span) => {
-                drop(held);
-                exit(&span);
-                true
-            }
-            ScopeEnd::ExitAndClose => {
+            ScopeEnd::Ended => true,
+            ScopeEnd::Close => {
                 let taken = held.take();
                 drop(held);
                 if let Some((_, entry)) = taken {
-                    self.exit_and_close(id, entry, exit);
+                    self.close_taken(id, entry);
                 }
                 true
             }
@@ -341,37 +356,25 @@ impl SpanTable {
 
     #[cold]
     #[inline(never)]
-    fn close_scope_in_overflow(&self, id: AsyncId, exit: impl FnOnce(&SpanHandle)) -> bool {
+    fn close_scope_in_overflow(&self, id: AsyncId) -> bool {
         if self.overflow_is_empty() {
             return false;
         }
         let mut overflow = lock(&self.overflow);
         let Some(entry) = overflow.get_mut(&id) else { return false };
         match entry.close_scope() {
-            ScopeEnd::Exit(span) => {
-                drop(overflow);
-                exit(&span);
-                true
-            }
-            ScopeEnd::ExitAndClose => {
+            ScopeEnd::Ended => true,
+            ScopeEnd::Close => {
                 let taken = overflow.remove(&id);
                 self.n_overflow.store(overflow.len(), Ordering::Relaxed);
                 drop(overflow);
                 if let Some(entry) = taken {
-                    self.exit_and_close(id, entry, exit);
+                    self.close_taken(id, entry);
                 }
                 true
             }
             ScopeEnd::NotOpen => false,
         }
-    }
-
-    /// The last scope of a destroyed span ended: exits it, then closes it.
-    #[cold]
-    #[inline(never)]
-    fn exit_and_close(&self, id: AsyncId, entry: SpanEntry, exit: impl FnOnce(&SpanHandle)) {
-        exit(&entry.span);
-        self.close_taken(id, entry);
     }
 
     /// Closes the span of an entry taken out of the table (outside any
@@ -570,21 +573,18 @@ mod tests {
                         prop_assert_eq!(opened, expected);
                     }
                     Op::CloseScope(raw) => {
-                        let mut exited = None;
-                        let called = table.close_scope(AsyncId::from_u64(raw), |span| exited = Some(span.id.into_u64()));
+                        let was_open = table.close_scope(AsyncId::from_u64(raw));
                         let expected = match model.get_mut(&raw) {
                             Some(entry) if entry.open_scopes > 0 => {
                                 entry.open_scopes -= 1;
-                                let span = entry.span;
                                 if entry.open_scopes == 0 && entry.destroyed {
                                     model.remove(&raw);
                                 }
-                                Some(span)
+                                true
                             }
-                            _ => None,
+                            _ => false,
                         };
-                        prop_assert_eq!(called, expected.is_some());
-                        prop_assert_eq!(exited, expected);
+                        prop_assert_eq!(was_open, expected);
                     }
                 }
             }
@@ -625,7 +625,7 @@ mod loom_models {
     use std::sync::Arc;
 
     use async_hooks_core::AsyncId;
-    use loom::sync::atomic::{AtomicBool, Ordering};
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use loom::thread;
     use tracing_core::{Dispatch, Level, span};
 
@@ -711,8 +711,8 @@ mod loom_models {
         });
     }
 
-    /// Counts the spans closed through it.
-    struct CountingSubscriber(std::sync::atomic::AtomicUsize);
+    /// Counts the spans closed through it, in loom's model.
+    struct CountingSubscriber(AtomicUsize);
 
     impl tracing_core::Subscriber for CountingSubscriber {
         fn enabled(&self, _: &tracing_core::Metadata<'_>) -> bool {
@@ -724,35 +724,36 @@ mod loom_models {
         fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
         fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
         fn event(&self, _: &tracing_core::Event<'_>) {}
-        fn enter(&self, _: &span::Id) {}
-        fn exit(&self, _: &span::Id) {}
+        fn enter(&self, _: &span::Id) {
+            assert_eq!(self.0.load(Ordering::SeqCst), 0, "a closed span was entered");
+        }
+        fn exit(&self, _: &span::Id) {
+            assert_eq!(self.0.load(Ordering::SeqCst), 0, "a span was closed while it was entered");
+        }
         fn try_close(&self, _: span::Id) -> bool {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.fetch_add(1, Ordering::SeqCst);
             true
         }
     }
 
     #[test]
-    fn loom_a_destroy_during_a_scope_on_another_thread_closes_the_span_once() {
+    fn loom_a_destroy_during_a_scope_on_another_thread_closes_the_span_once_after_its_exit() {
         loom::model(|| {
             let id = AsyncId::from_u64(42);
-            let dispatch = Dispatch::new(CountingSubscriber(std::sync::atomic::AtomicUsize::new(0)));
+            let dispatch = Dispatch::new(CountingSubscriber(AtomicUsize::new(0)));
             let table = Arc::new(SpanTable::new());
             let callsite = callsite_for(Level::INFO, "LoomResource", Location::caller(), &[]);
-            table.insert(
-                id,
-                SpanEntry::new(SpanHandle { id: span::Id::from_u64(7), dispatch: dispatch.clone() }, callsite),
-                None,
-            );
+            let span = SpanHandle { id: span::Id::from_u64(7), dispatch: dispatch.clone() };
+            table.insert(id, SpanEntry::new(span, callsite), None);
             let scope = {
                 let table = Arc::clone(&table);
                 thread::spawn(move || {
-                    // `before`, then `after`, as a scope on this thread.
+                    // A scope as `before` and `after` run it: counted, entered,
+                    // exited, uncounted.
                     if let Some(span) = table.open_scope(id) {
-                        assert_eq!(span.id.into_u64(), 7);
-                        let mut exited = false;
-                        assert!(table.close_scope(id, |_| exited = true));
-                        assert!(exited, "a scope that was opened is exited");
+                        span.dispatch.enter(&span.id);
+                        span.dispatch.exit(&span.id);
+                        assert!(table.close_scope(id), "the scope was counted");
                     }
                 })
             };
@@ -763,8 +764,8 @@ mod loom_models {
                 .downcast_ref::<CountingSubscriber>()
                 .expect("the counting subscriber")
                 .0
-                .load(std::sync::atomic::Ordering::Relaxed);
-            assert_eq!(closes, 1, "closed exactly once, by `destroy` or by the last scope (closed now: {closed_now})");
+                .load(Ordering::SeqCst);
+            assert_eq!(closes, 1, "closed exactly once, by `destroy` or by the scope (closed now: {closed_now})");
             assert!(table.handle(id).is_none(), "and taken out of the table");
             assert_eq!(table.len(), 0);
         });
