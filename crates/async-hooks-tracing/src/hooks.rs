@@ -98,6 +98,18 @@ impl TracingHooks {
         self.table.serial()
     }
 
+    /// A scope opened while the thread shuts down, which has no stack left to
+    /// pair its `after` with: ends it at once (exits the span and uncounts
+    /// the scope), so that the span can still be closed.
+    #[cold]
+    #[inline(never)]
+    fn end_unpaired_scope(&self, id: AsyncId) {
+        if let Some(span) = self.table.handle(id) {
+            span.dispatch.exit(&span.id);
+        }
+        self.table.close_scope(id);
+    }
+
     /// The span the new resource's span should be the child of (or, when
     /// detached, link to): the current span, else the trigger's span.
     fn contextual_parent(&self, dispatch: &Dispatch, trigger: AsyncId) -> (bool, Option<span::Id>) {
@@ -287,11 +299,8 @@ impl Hooks for TracingHooks {
         // thread leaves the close to the scope.
         if let Some(span) = self.table.open_scope(id) {
             span.dispatch.enter(&span.id);
-            if let Err(span) = entered::push(self.table_tag(), id, span) {
-                // The thread is shutting down and has no stack to pair the
-                // `after` with: end the scope of the span at once.
-                span.dispatch.exit(&span.id);
-                self.table.close_scope(id);
+            if !entered::push(self.table_tag(), id, span) {
+                self.end_unpaired_scope(id);
             }
         }
     }
