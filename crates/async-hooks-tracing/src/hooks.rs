@@ -107,18 +107,30 @@ impl TracingHooks {
         if let Some(span) = self.table.handle(id) {
             span.dispatch.exit(&span.id);
         }
-        self.table.close_scope(id);
+        self.table.release(id);
     }
 
     /// The span the new resource's span should be the child of (or, when
-    /// detached, link to): the current span, else the trigger's span.
-    fn contextual_parent(&self, dispatch: &Dispatch, trigger: AsyncId) -> (bool, Option<span::Id>) {
+    /// detached, link to): the current span, else the trigger's span, which
+    /// is then held (another thread's `destroy` cannot close it while the
+    /// child is made) until [`release_parent`](Self::release_parent).
+    fn contextual_parent(&self, dispatch: &Dispatch, trigger: AsyncId) -> Parent {
         let current = dispatch.current_span();
         if let Some(current) = current.id() {
-            return (true, Some(current.clone()));
+            return Parent::Current(current.clone());
         }
-        let trigger_span = self.table.handle(trigger).map(|handle| handle.id);
-        (false, trigger_span)
+        match self.table.hold(trigger) {
+            Some(handle) => Parent::Trigger(handle.id),
+            None => Parent::None,
+        }
+    }
+
+    /// Ends the hold [`contextual_parent`](Self::contextual_parent) took on
+    /// the trigger's span, if it took one.
+    fn release_parent(&self, parent: &Parent, trigger: AsyncId) {
+        if let Parent::Trigger(_) = parent {
+            self.table.release(trigger);
+        }
     }
 
     /// `init`'s second half for a resource without attributes or store
@@ -222,11 +234,12 @@ impl TracingHooks {
         let trigger = resource.trigger_async_id();
         let metadata = callsite.metadata();
         if self.parent_mode.is_detached(resource.resource_type()) {
-            let (_, parent) = self.contextual_parent(dispatch, trigger);
+            let parent = self.contextual_parent(dispatch, trigger);
             let span_id = dispatch.new_span(&Attributes::new_root(metadata, values));
-            if let Some(parent) = parent {
-                dispatch.record_follows_from(&span_id, &parent);
+            if let Parent::Current(parent) | Parent::Trigger(parent) = &parent {
+                dispatch.record_follows_from(&span_id, parent);
             }
+            self.release_parent(&parent, trigger);
             span_id
         } else if trigger == execution_async_id() {
             // Created in the scope of its trigger (the common case): the
@@ -235,12 +248,28 @@ impl TracingHooks {
             // user's span inside it.
             dispatch.new_span(&Attributes::new(metadata, values))
         } else {
-            match self.contextual_parent(dispatch, trigger) {
-                (false, Some(trigger_span)) => dispatch.new_span(&Attributes::child_of(trigger_span, metadata, values)),
+            let parent = self.contextual_parent(dispatch, trigger);
+            let span_id = match &parent {
+                Parent::Trigger(trigger_span) => {
+                    dispatch.new_span(&Attributes::child_of(trigger_span.clone(), metadata, values))
+                }
                 _ => dispatch.new_span(&Attributes::new(metadata, values)),
-            }
+            };
+            self.release_parent(&parent, trigger);
+            span_id
         }
     }
+}
+
+/// Where a new resource's span goes, as [`TracingHooks::contextual_parent`]
+/// finds it.
+enum Parent {
+    /// Under the current span of the creating thread.
+    Current(span::Id),
+    /// Under the trigger resource's span, held by the caller.
+    Trigger(span::Id),
+    /// A root.
+    None,
 }
 
 impl Default for TracingHooks {
@@ -297,7 +326,7 @@ impl Hooks for TracingHooks {
     fn before(&self, id: AsyncId) {
         // Counted before it is entered, so that a `destroy` on another
         // thread leaves the close to the scope.
-        if let Some(span) = self.table.open_scope(id) {
+        if let Some(span) = self.table.hold(id) {
             span.dispatch.enter(&span.id);
             if !entered::push(self.table_tag(), id, span) {
                 self.end_unpaired_scope(id);
@@ -309,21 +338,19 @@ impl Hooks for TracingHooks {
         // Only a scope whose `before` this thread saw is ended, and only
         // once its span is exited.
         if entered::exit(self.table_tag(), id) {
-            self.table.close_scope(id);
+            self.table.release(id);
         }
     }
 
     fn record(&self, id: AsyncId, attributes: &[Attribute]) {
-        let Some((span, callsite)) = self.table.span_and_callsite(id) else {
+        // Held for the call, so that a `destroy` on another thread leaves the
+        // close until the values are recorded.
+        let Some((span, callsite)) = self.table.hold_with_callsite(id) else {
             return;
         };
         let any_undeclared = attributes.iter().any(|attribute| callsite.index_of(attribute.key()).is_none());
         let undeclared = if any_undeclared {
-            match self.table.append_undeclared(id, |text| append_undeclared(text, callsite, attributes)) {
-                Some(text) => Some(text),
-                // Destroyed meanwhile: nothing more to record.
-                None => return,
-            }
+            self.table.append_undeclared(id, |text| append_undeclared(text, callsite, attributes))
         } else {
             None
         };
@@ -332,6 +359,7 @@ impl Hooks for TracingHooks {
         } else {
             record_values::<MAX_FIELDS>(&span, callsite, attributes, undeclared.as_deref());
         }
+        self.table.release(id);
     }
 
     fn destroy(&self, id: AsyncId) {

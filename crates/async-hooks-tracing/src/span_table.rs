@@ -18,14 +18,17 @@
 //! held only to move or copy a handle in or out: never while allocating or
 //! formatting.
 //!
-//! Each entry counts the scopes open on its span (entered at `before`, not
-//! yet exited at `after`, on any thread). A scope is counted before its span
-//! is entered and uncounted after it is exited (the per-thread stack of
+//! Each entry counts the holds on its span: scopes open on it (entered at
+//! `before`, not yet exited at `after`, on any thread), and calls into
+//! `tracing` that use its id after the table's lock is released (a child
+//! made under it, attributes recorded on it). A scope is counted before its
+//! span is entered and uncounted after it is exited (the per-thread stack of
 //! `entered.rs` pairs each `after` with its own `before`). A `destroy` that
-//! comes while scopes are open only marks the entry, and the last scope to
-//! end closes the span: a span is never closed while it is entered, so the
-//! rest of the scope keeps it as the current span (and as the parent of what
-//! is created there), as a span made by hand is kept alive by its guard.
+//! comes while the span is held only marks the entry, and the last release
+//! closes the span: a span is never closed while it is entered or in use, so
+//! the rest of a scope keeps it as the current span (and as the parent of
+//! what is created there), as a span made by hand is kept alive by its
+//! guard.
 //!
 //! The `key=value` text of attributes without a declared field (rare) is
 //! kept apart, in a `Mutex<HashMap>` of its own, so that slots stay small and
@@ -58,41 +61,43 @@ pub(crate) struct SpanEntry {
     /// this span (set under the text map's lock, so that the removal of the
     /// entry knows to take the text out too).
     has_undeclared: bool,
-    /// How many scopes are open on the span, on any thread.
-    open_scopes: u32,
-    /// Whether `destroy` came while scopes were open: the last one to end
-    /// closes the span.
+    /// How many holds keep the span from being closed: scopes open on it
+    /// (on any thread), and calls into `tracing` that use its id (a child
+    /// made under it, attributes recorded on it).
+    holds: u32,
+    /// Whether `destroy` came while the span was held: the last release
+    /// closes it.
     destroyed: bool,
 }
 
 impl SpanEntry {
     pub(crate) fn new(span: SpanHandle, callsite: &'static ResourceCallsite) -> SpanEntry {
-        SpanEntry { span, callsite, has_undeclared: false, open_scopes: 0, destroyed: false }
+        SpanEntry { span, callsite, has_undeclared: false, holds: 0, destroyed: false }
     }
 
-    /// Counts a scope opened on the span; returns the handle to enter.
+    /// Counts a hold on the span; returns a copy of its handle.
     #[inline(always)]
-    fn open_scope(&mut self) -> SpanHandle {
-        // A count past `u32::MAX` would need that many scopes open at once.
-        self.open_scopes = self.open_scopes.saturating_add(1);
+    fn hold(&mut self) -> SpanHandle {
+        // A count past `u32::MAX` would need that many holds at once.
+        self.holds = self.holds.saturating_add(1);
         self.span.clone()
     }
 
-    /// Ends a scope opened on the span: what the caller does next.
+    /// Ends a hold on the span: what the caller does next.
     #[inline(always)]
-    fn close_scope(&mut self) -> ScopeEnd {
-        if self.open_scopes == 0 {
-            return ScopeEnd::NotOpen;
+    fn release(&mut self) -> Release {
+        if self.holds == 0 {
+            return Release::NotHeld;
         }
-        self.open_scopes -= 1;
-        if self.open_scopes == 0 && self.destroyed { ScopeEnd::Close } else { ScopeEnd::Ended }
+        self.holds -= 1;
+        if self.holds == 0 && self.destroyed { Release::Close } else { Release::Released }
     }
 
     /// Whether `destroy` can close the span now; if not, marks it for the
-    /// last scope to close.
+    /// last release to close.
     #[inline(always)]
     fn destroy_now(&mut self) -> bool {
-        if self.open_scopes == 0 {
+        if self.holds == 0 {
             return true;
         }
         self.destroyed = true;
@@ -100,15 +105,15 @@ impl SpanEntry {
     }
 }
 
-/// What ending a scope leaves to do.
-enum ScopeEnd {
+/// What ending a hold leaves to do.
+enum Release {
     /// Nothing: the span lives on.
-    Ended,
-    /// It was the last open scope of a destroyed span: take the entry out
-    /// and close the span.
+    Released,
+    /// It was the last hold on a destroyed span: take the entry out and
+    /// close the span.
     Close,
-    /// No scope was open on the span.
-    NotOpen,
+    /// The span was not held.
+    NotHeld,
 }
 
 type IdHashMap<V> = HashMap<AsyncId, V, BuildHasherDefault<IdHasher>>;
@@ -288,9 +293,10 @@ impl SpanTable {
         lock(&self.overflow).get_mut(&id).map(f)
     }
 
-    /// The span and callsite of `id`.
-    pub(crate) fn span_and_callsite(&self, id: AsyncId) -> Option<(SpanHandle, &'static ResourceCallsite)> {
-        self.with_entry(id, |entry| (entry.span.clone(), entry.callsite))
+    /// Holds the span of `id` (see [`hold`](Self::hold)) and returns it
+    /// with its callsite.
+    pub(crate) fn hold_with_callsite(&self, id: AsyncId) -> Option<(SpanHandle, &'static ResourceCallsite)> {
+        self.with_entry(id, |entry| (entry.hold(), entry.callsite))
     }
 
     /// Lets `append` add to the catch-all text of `id` and returns a copy of
@@ -305,44 +311,47 @@ impl SpanTable {
         Some(text.clone())
     }
 
-    /// Counts a scope opened on the span of `id` (at `before`) and returns
-    /// a copy of its handle, to enter outside the lock. Always inlined, as
-    /// [`handle`](Self::handle).
+    /// Holds the span of `id` and returns a copy of its handle, to use
+    /// outside the lock: until [`release`](Self::release), `destroy` leaves
+    /// the closing of the span to the last release. A scope holds its span
+    /// from `before` (before entering it) to `after` (after exiting it); a
+    /// call into `tracing` with its id holds it for the call. Always inlined,
+    /// as [`handle`](Self::handle).
     #[inline(always)]
-    pub(crate) fn open_scope(&self, id: AsyncId) -> Option<SpanHandle> {
+    pub(crate) fn hold(&self, id: AsyncId) -> Option<SpanHandle> {
         let overflow_is_empty = match &mut *self.slot(id).lock() {
-            Some((held_id, entry)) if *held_id == id => return Some(entry.open_scope()),
+            Some((held_id, entry)) if *held_id == id => return Some(entry.hold()),
             _ => self.overflow_is_empty(),
         };
         if overflow_is_empty {
             return None;
         }
-        self.open_scope_in_overflow(id)
+        self.hold_in_overflow(id)
     }
 
     #[cold]
     #[inline(never)]
-    fn open_scope_in_overflow(&self, id: AsyncId) -> Option<SpanHandle> {
-        lock(&self.overflow).get_mut(&id).map(SpanEntry::open_scope)
+    fn hold_in_overflow(&self, id: AsyncId) -> Option<SpanHandle> {
+        lock(&self.overflow).get_mut(&id).map(SpanEntry::hold)
     }
 
-    /// Ends a scope counted by [`open_scope`](Self::open_scope), once
-    /// `after` has exited its span: if the span was destroyed while open and
-    /// this was its last open scope, takes it out of the table and closes
-    /// it. Returns whether a scope was open on it.
+    /// Ends a hold taken with [`hold`](Self::hold), once its user is done
+    /// with the span: if the span was destroyed while held and this was its
+    /// last hold, takes it out of the table and closes it. Returns whether
+    /// the span was held.
     #[inline(always)]
-    pub(crate) fn close_scope(&self, id: AsyncId) -> bool {
+    pub(crate) fn release(&self, id: AsyncId) -> bool {
         let mut held = self.slot(id).lock();
         let end = match &mut *held {
-            Some((held_id, entry)) if *held_id == id => entry.close_scope(),
+            Some((held_id, entry)) if *held_id == id => entry.release(),
             _ => {
                 drop(held);
-                return self.close_scope_in_overflow(id);
+                return self.release_in_overflow(id);
             }
         };
         match end {
-            ScopeEnd::Ended => true,
-            ScopeEnd::Close => {
+            Release::Released => true,
+            Release::Close => {
                 let taken = held.take();
                 drop(held);
                 if let Some((_, entry)) = taken {
@@ -350,21 +359,21 @@ impl SpanTable {
                 }
                 true
             }
-            ScopeEnd::NotOpen => false,
+            Release::NotHeld => false,
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn close_scope_in_overflow(&self, id: AsyncId) -> bool {
+    fn release_in_overflow(&self, id: AsyncId) -> bool {
         if self.overflow_is_empty() {
             return false;
         }
         let mut overflow = lock(&self.overflow);
         let Some(entry) = overflow.get_mut(&id) else { return false };
-        match entry.close_scope() {
-            ScopeEnd::Ended => true,
-            ScopeEnd::Close => {
+        match entry.release() {
+            Release::Released => true,
+            Release::Close => {
                 let taken = overflow.remove(&id);
                 self.n_overflow.store(overflow.len(), Ordering::Relaxed);
                 drop(overflow);
@@ -373,7 +382,7 @@ impl SpanTable {
                 }
                 true
             }
-            ScopeEnd::NotOpen => false,
+            Release::NotHeld => false,
         }
     }
 
@@ -388,8 +397,8 @@ impl SpanTable {
     }
 
     /// Closes the span of `id` (at `destroy`) and takes it out of the
-    /// table; if scopes are open on it, marks it instead, and the last of
-    /// them closes it. Returns whether it closed the span now.
+    /// table; if it is held, marks it instead, and the last release closes
+    /// it. Returns whether it closed the span now.
     #[inline]
     pub(crate) fn close(&self, id: AsyncId) -> bool {
         let mut held = self.slot(id).lock();
@@ -498,10 +507,10 @@ mod tests {
         Close(u64),
         Get(u64),
         Append(u64),
-        /// `before`.
-        OpenScope(u64),
-        /// `after`.
-        CloseScope(u64),
+        /// `before`, or a call into `tracing` with the span.
+        Hold(u64),
+        /// `after`, or the end of that call.
+        Release(u64),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -513,8 +522,8 @@ mod tests {
             id.clone().prop_map(Op::Close),
             id.clone().prop_map(Op::Get),
             id.clone().prop_map(Op::Append),
-            id.clone().prop_map(Op::OpenScope),
-            id.prop_map(Op::CloseScope),
+            id.clone().prop_map(Op::Hold),
+            id.prop_map(Op::Release),
         ]
     }
 
@@ -525,7 +534,7 @@ mod tests {
             struct Modelled {
                 span: u64,
                 text: String,
-                open_scopes: u32,
+                holds: u32,
                 destroyed: bool,
             }
             let table = SpanTable::new();
@@ -535,12 +544,12 @@ mod tests {
                 match op {
                     Op::Insert(raw) => {
                         table.insert(AsyncId::from_u64(raw), entry(step), None);
-                        model.insert(raw, Modelled { span: step, text: String::new(), open_scopes: 0, destroyed: false });
+                        model.insert(raw, Modelled { span: step, text: String::new(), holds: 0, destroyed: false });
                     }
                     Op::Close(raw) => {
                         let closed = table.close(AsyncId::from_u64(raw));
                         let expected = match model.get_mut(&raw) {
-                            Some(entry) if entry.open_scopes == 0 => {
+                            Some(entry) if entry.holds == 0 => {
                                 model.remove(&raw);
                                 true
                             }
@@ -564,20 +573,20 @@ mod tests {
                         });
                         prop_assert_eq!(text, expected);
                     }
-                    Op::OpenScope(raw) => {
-                        let opened = table.open_scope(AsyncId::from_u64(raw)).map(|span| span.id.into_u64());
+                    Op::Hold(raw) => {
+                        let opened = table.hold(AsyncId::from_u64(raw)).map(|span| span.id.into_u64());
                         let expected = model.get_mut(&raw).map(|entry| {
-                            entry.open_scopes += 1;
+                            entry.holds += 1;
                             entry.span
                         });
                         prop_assert_eq!(opened, expected);
                     }
-                    Op::CloseScope(raw) => {
-                        let was_open = table.close_scope(AsyncId::from_u64(raw));
+                    Op::Release(raw) => {
+                        let was_open = table.release(AsyncId::from_u64(raw));
                         let expected = match model.get_mut(&raw) {
-                            Some(entry) if entry.open_scopes > 0 => {
-                                entry.open_scopes -= 1;
-                                if entry.open_scopes == 0 && entry.destroyed {
+                            Some(entry) if entry.holds > 0 => {
+                                entry.holds -= 1;
+                                if entry.holds == 0 && entry.destroyed {
                                     model.remove(&raw);
                                 }
                                 true
@@ -750,10 +759,10 @@ mod loom_models {
                 thread::spawn(move || {
                     // A scope as `before` and `after` run it: counted, entered,
                     // exited, uncounted.
-                    if let Some(span) = table.open_scope(id) {
+                    if let Some(span) = table.hold(id) {
                         span.dispatch.enter(&span.id);
                         span.dispatch.exit(&span.id);
-                        assert!(table.close_scope(id), "the scope was counted");
+                        assert!(table.release(id), "the scope was counted");
                     }
                 })
             };
