@@ -42,10 +42,11 @@ pub(crate) fn push(table: u64, id: AsyncId, span: SpanHandle) -> bool {
 }
 
 /// Exits the span of resource `id` (of table `table`) entered on this
-/// thread and forgets it; returns whether there was one. That is normally the top entry, since scopes nest. The top
-/// entry is exited where it lies, through a shared borrow, and then dropped
-/// in place: moving the handle out first (it is written in words and read
-/// back in wider loads) stalls store forwarding.
+/// thread and forgets it; returns whether there was one. That is normally
+/// the top entry, since scopes nest. The top entry is exited where it lies,
+/// through a shared borrow, and then dropped in place: moving the handle out
+/// first (it is written in words and read back in wider loads) stalls store
+/// forwarding.
 #[inline]
 pub(crate) fn exit(table: u64, id: AsyncId) -> bool {
     ENTERED

@@ -341,49 +341,70 @@ impl SpanTable {
     /// the span was held.
     #[inline(always)]
     pub(crate) fn release(&self, id: AsyncId) -> bool {
-        let mut held = self.slot(id).lock();
-        let end = match &mut *held {
-            Some((held_id, entry)) if *held_id == id => entry.release(),
-            _ => {
-                drop(held);
-                return self.release_in_overflow(id);
+        let mut was_held = false;
+        self.close_if(id, |entry| match entry.release() {
+            Release::Released => {
+                was_held = true;
+                false
             }
-        };
-        match end {
-            Release::Released => true,
             Release::Close => {
-                let taken = held.take();
-                drop(held);
-                if let Some((_, entry)) = taken {
-                    self.close_taken(id, entry);
-                }
+                was_held = true;
                 true
             }
             Release::NotHeld => false,
-        }
+        });
+        was_held
     }
 
+    /// Closes the span of `id` (at `destroy`) and takes it out of the
+    /// table; if it is held, marks it instead, and the last release closes
+    /// it. Returns whether it closed the span now.
+    #[inline]
+    pub(crate) fn close(&self, id: AsyncId) -> bool {
+        self.close_if(id, SpanEntry::destroy_now)
+    }
+
+    /// Asks `decide`, under the lock of the entry of `id`, whether to close
+    /// its span now; if so, takes the entry out and closes the span outside
+    /// the lock. Returns whether it did.
+    #[inline(always)]
+    fn close_if(&self, id: AsyncId, decide: impl FnOnce(&mut SpanEntry) -> bool) -> bool {
+        let mut held = self.slot(id).lock();
+        let close = match &mut *held {
+            Some((held_id, entry)) if *held_id == id => decide(entry),
+            _ => {
+                drop(held);
+                return self.close_in_overflow_if(id, decide);
+            }
+        };
+        if !close {
+            return false;
+        }
+        let taken = held.take();
+        drop(held);
+        let Some((_, entry)) = taken else { return false };
+        self.close_taken(id, entry);
+        true
+    }
+
+    /// [`close_if`](Self::close_if) for an entry in the overflow.
     #[cold]
     #[inline(never)]
-    fn release_in_overflow(&self, id: AsyncId) -> bool {
+    fn close_in_overflow_if(&self, id: AsyncId, decide: impl FnOnce(&mut SpanEntry) -> bool) -> bool {
         if self.overflow_is_empty() {
             return false;
         }
         let mut overflow = lock(&self.overflow);
         let Some(entry) = overflow.get_mut(&id) else { return false };
-        match entry.release() {
-            Release::Released => true,
-            Release::Close => {
-                let taken = overflow.remove(&id);
-                self.n_overflow.store(overflow.len(), Ordering::Relaxed);
-                drop(overflow);
-                if let Some(entry) = taken {
-                    self.close_taken(id, entry);
-                }
-                true
-            }
-            Release::NotHeld => false,
+        if !decide(entry) {
+            return false;
         }
+        let taken = overflow.remove(&id);
+        self.n_overflow.store(overflow.len(), Ordering::Relaxed);
+        drop(overflow);
+        let Some(entry) = taken else { return false };
+        self.close_taken(id, entry);
+        true
     }
 
     /// Closes the span of an entry taken out of the table (outside any
@@ -394,49 +415,6 @@ impl SpanTable {
             self.remove_undeclared(id);
         }
         entry.span.dispatch.try_close(entry.span.id);
-    }
-
-    /// Closes the span of `id` (at `destroy`) and takes it out of the
-    /// table; if it is held, marks it instead, and the last release closes
-    /// it. Returns whether it closed the span now.
-    #[inline]
-    pub(crate) fn close(&self, id: AsyncId) -> bool {
-        let mut held = self.slot(id).lock();
-        match &mut *held {
-            Some((held_id, entry)) if *held_id == id => {
-                if !entry.destroy_now() {
-                    return false;
-                }
-            }
-            _ => {
-                drop(held);
-                return self.close_in_overflow(id);
-            }
-        }
-        let taken = held.take();
-        drop(held);
-        let Some((_, entry)) = taken else { return false };
-        self.close_taken(id, entry);
-        true
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn close_in_overflow(&self, id: AsyncId) -> bool {
-        if self.overflow_is_empty() {
-            return false;
-        }
-        let mut overflow = lock(&self.overflow);
-        let Some(entry) = overflow.get_mut(&id) else { return false };
-        if !entry.destroy_now() {
-            return false;
-        }
-        let taken = overflow.remove(&id);
-        self.n_overflow.store(overflow.len(), Ordering::Relaxed);
-        drop(overflow);
-        let Some(entry) = taken else { return false };
-        self.close_taken(id, entry);
-        true
     }
 
     #[cold]

@@ -5,14 +5,34 @@
 
 mod support;
 
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use async_hooks_core::AsyncResource;
+use async_hooks_core::{AsyncHook, AsyncId, AsyncResource};
 use async_hooks_tracing::TracingHooks;
+use support::Recorded;
 
 /// One test at a time: each enables a hook set of its own for the process.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// What every test here starts from: its turn, the recorded spans, a hook
+/// set of its own (enabled), and a resource made while it is enabled.
+struct Setup {
+    _turn: MutexGuard<'static, ()>,
+    recorded: Recorded,
+    hook: AsyncHook<TracingHooks>,
+    resource: AsyncResource,
+    id: AsyncId,
+}
+
+fn setup(resource_type: &'static str) -> Setup {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let recorded = support::install_global();
+    let hook = TracingHooks::builder().enable();
+    let resource = AsyncResource::new(resource_type);
+    let id = resource.async_id();
+    Setup { _turn, recorded, hook, resource, id }
+}
 
 fn current_span_name() -> Option<&'static str> {
     tracing::Span::current().metadata().map(|metadata| metadata.name())
@@ -20,11 +40,7 @@ fn current_span_name() -> Option<&'static str> {
 
 #[test]
 fn an_after_whose_before_was_missed_exits_nothing() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let recorded = support::install_global();
-    let hook = TracingHooks::builder().enable();
-    let resource = AsyncResource::new("EnteredWhileDisabled");
-    let id = resource.async_id();
+    let Setup { _turn, recorded, hook, resource, id } = setup("EnteredWhileDisabled");
     let user_span = tracing::info_span!("user_outer");
     let _user = user_span.enter();
     hook.disable();
@@ -47,11 +63,7 @@ fn an_after_whose_before_was_missed_exits_nothing() {
 /// and closed at `destroy`; nothing stays entered.
 #[test]
 fn a_missed_inner_scope_of_the_same_resource_exits_its_span_once_and_leaks_nothing() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let recorded = support::install_global();
-    let hook = TracingHooks::builder().enable();
-    let resource = AsyncResource::new("NestedScopes");
-    let id = resource.async_id();
+    let Setup { _turn, recorded, hook, resource, id } = setup("NestedScopes");
     resource.run_in_async_scope(|| {
         hook.disable();
         resource.run_in_async_scope(|| hook.enable());
@@ -66,11 +78,7 @@ fn a_missed_inner_scope_of_the_same_resource_exits_its_span_once_and_leaks_nothi
 
 #[test]
 fn a_missed_scope_does_not_end_a_scope_of_the_same_resource_on_another_thread() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let recorded = support::install_global();
-    let hook = TracingHooks::builder().enable();
-    let resource = AsyncResource::new("SharedScopes");
-    let id = resource.async_id();
+    let Setup { _turn, recorded, hook, resource, id } = setup("SharedScopes");
     let (entered_tx, entered_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let worker = std::thread::scope(|scope| {
